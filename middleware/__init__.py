@@ -1,0 +1,1 @@
+"""Request profiling for Django and WSGI: database vs. decode time, and the projection that pays."""

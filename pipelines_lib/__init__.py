@@ -1,0 +1,1 @@
+"""Fan-out pipelines on Celery with soft retry."""

@@ -1,0 +1,46 @@
+"""protolens: decode only what you read.
+
+Entities stored as protobuf behind an ndb-style ORM on SQLAlchemy, with a
+projection extension, Celery fan-out pipelines and a request profiler.
+"""
+
+from setuptools import find_packages, setup
+
+TESTS = [
+    "pytest>=8",
+    "hypothesis>=6.100",
+    "playwright>=1.45",
+]
+
+setup(
+    name="protolens",
+    version="0.1.0",
+    description="Decode only what you read: a protobuf entity ORM on SQLAlchemy with projection.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["orm_ext*", "middleware*", "pipelines_lib*", "example_app*"]),
+    package_data={"orm_ext": ["*.proto"], "middleware": ["templates/*", "static/*"], "example_app": ["templates/**/*", "static/**/*"]},
+    include_package_data=True,
+    install_requires=[
+        "sqlalchemy>=2.0.30",
+        "protobuf>=7.35.1,<8",
+        "wrapt>=1.16",
+    ],
+    extras_require={
+        "postgres": ["psycopg[binary]>=3.1.18"],
+        "mysql": ["pymysql>=1.1"],
+        "django": ["django>=5.2,<5.3"],
+        "celery": ["celery[redis]>=5.4", "redis>=5.0"],
+        "dev": [
+            "psycopg[binary]>=3.1.18",
+            "pymysql>=1.1",
+            "django>=5.2,<5.3",
+            "celery[redis]>=5.4",
+            "redis>=5.0",
+            "grpcio-tools>=1.62",
+            "ruff>=0.6",
+            *TESTS,
+        ],
+    },
+)
