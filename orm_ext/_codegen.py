@@ -1,0 +1,63 @@
+"""Generated per-model decoders: the lean per-value path of every read.
+
+For each (model, set of wanted names) one function is generated and cached
+on the model class: it looks up each wanted stored name in the entity's
+``map<string, Value>`` and converts the value inline, with no per-value call,
+no ``WhichOneof`` unless a falsy value might be a stored None, and no
+dispatch on type. Properties a user subclass redefined fall back to their
+generic ``_decode_value``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .properties import _EPOCH, _EPOCH_ORDINAL, _US_PER_DAY, Property
+
+if TYPE_CHECKING:
+    from .model import Model
+
+Decoder = Callable[[Any, dict[str, Any]], None]
+
+_NAMESPACE = {
+    "_EPOCH": _EPOCH,
+    "_TD": datetime.timedelta,
+    "_DATE": datetime.date.fromordinal,
+    "_EPOCH_ORD": _EPOCH_ORDINAL,
+    "_US_DAY": _US_PER_DAY,
+}
+
+
+def decoder_for(model: type[Model], names: frozenset[str] | None = None) -> Decoder:
+    """The decoder of *model* for attribute *names* (None: every property)."""
+    cache = model.__dict__["_decoders"]
+    decoder = cache.get(names)
+    if decoder is None:
+        props = model._properties
+        wanted = props.values() if names is None else [props[n] for n in props if n in names]
+        decoder = cache[names] = _generate(model, wanted)
+    return decoder
+
+
+def _generate(model: type[Model], props: Iterable[Property]) -> Decoder:
+    lines = ["def decode(props, d):", "    g = props.get"]
+    namespace: dict[str, Any] = dict(_NAMESPACE)
+    for i, prop in enumerate(props):
+        out = f"d[{prop._code_name!r}]"
+        body = prop._decode_source("v", out) if prop._is_builtin() else None
+        if body is None:
+            namespace[f"P{i}"] = prop
+            body = [f"{out} = P{i}._decode_value(v)"]
+        lines.append(f"    v = g({prop._name!r})")
+        lines.append("    if v is not None:")
+        lines.extend(f"        {line}" for line in body)
+    if len(lines) == 2:
+        lines.append("    pass")
+    source = "\n".join(lines) + "\n"
+    code = compile(source, f"<orm_ext decoder for {model.__name__}>", "exec")
+    exec(code, namespace)
+    decoder = namespace["decode"]
+    decoder.__source__ = source
+    return decoder

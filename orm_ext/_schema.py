@@ -1,0 +1,94 @@
+"""Tables: one per kind, plus a side table per indexed repeated property.
+
+``Video`` gets a table ``Video`` with the key columns ``_key_id`` (allocated
+by the database) and ``_key_name`` (for string ids), one column per indexed
+scalar property (named after its stored name), and the ``_pb`` blob holding
+every property. ``Video.tags`` (indexed, repeated) gets ``Video__tags`` with
+one row per value.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from .properties import MAX_INDEXED_STRING, Property
+
+if TYPE_CHECKING:
+    from .model import Model
+
+KEY_ID, KEY_NAME, PB = "_key_id", "_key_name", "_pb"
+
+_ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: a rowid alias
+_PB_TYPE = sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb")
+
+
+class KindSchema:
+    """The tables of one model class, created (or extended) on first use."""
+
+    def __init__(self, model: type[Model]) -> None:
+        self.model = model
+        self.kind = model._get_kind()
+        self.metadata = sa.MetaData()
+        columns = [
+            sa.Column(KEY_ID, _ID_TYPE, primary_key=True, autoincrement=True),
+            sa.Column(KEY_NAME, sa.String(MAX_INDEXED_STRING), nullable=True, unique=True),
+            sa.Column(PB, _PB_TYPE, nullable=False),
+        ]
+        self.scalar: dict[str, Property] = {}
+        self.repeated: dict[str, Property] = {}
+        for prop in model._properties.values():
+            if not prop._indexed:
+                continue
+            if prop._repeated:
+                self.repeated[prop._code_name] = prop
+            else:
+                self.scalar[prop._code_name] = prop
+                columns.append(
+                    sa.Column(prop._name, prop._column_type(), nullable=True, index=True)
+                )
+        self.table = sa.Table(self.kind, self.metadata, *columns)
+        self.side: dict[str, sa.Table] = {}
+        for name, prop in self.repeated.items():
+            self.side[name] = sa.Table(
+                f"{self.kind}__{prop._name}",
+                self.metadata,
+                sa.Column(KEY_ID, _ID_TYPE, nullable=False, index=True),
+                sa.Column("value", prop._column_type(), nullable=True, index=True),
+            )
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def column(self, prop: Property) -> sa.ColumnElement:
+        return self.table.c[prop._name]
+
+    def ensure(self, engine: sa.Engine) -> None:
+        """Create missing tables and add missing index columns (once per process)."""
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            with engine.begin() as conn:
+                self.metadata.create_all(conn, checkfirst=True)
+            self._add_missing_columns(engine)
+            self._ready = True
+
+    def _add_missing_columns(self, engine: sa.Engine) -> None:
+        # A property indexed after the table was made: add its column, as ndb
+        # would start indexing it (entities written before are indexed when re-put).
+        existing = {c["name"] for c in sa.inspect(engine).get_columns(self.kind)}
+        missing = [c for c in self.table.columns if c.name not in existing]
+        if not missing:
+            return
+        with engine.begin() as conn:
+            for column in missing:
+                ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
+                table = engine.dialect.identifier_preparer.quote(self.kind)
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
+                for index in self.table.indexes:
+                    if column in index.columns:
+                        index.create(conn, checkfirst=True)
