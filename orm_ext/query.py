@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from . import codec
 from ._errors import BadCursorError, BadFilterError, BadQueryError
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
+from .instrument import _OBSERVER, track
 from .key import Key
 
 if TYPE_CHECKING:
@@ -416,9 +418,18 @@ class Query:
             return [self._projected_entity(row) for row in rows]
         decode = codec.pb_to_entity  # the seam, looked up per batch (hookable)
         model = self.model
-        return [
+        observer = _OBSERVER.get()
+        if observer is None:
+            return [
+                decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
+                for r in rows
+            ]
+        start = perf_counter()
+        entities = [
             decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1])) for r in rows
         ]
+        track(observer, model, entities, perf_counter() - start, "query")
+        return entities
 
     def _projected_entity(self, row: sa.Row) -> Model:
         model = self.model

@@ -7,6 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from time import perf_counter
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from . import codec
 from ._errors import BadValueError, Error, ProjectedEntityWriteError
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
+from .instrument import _OBSERVER, track
 from .key import Key
 from .model import Model
 
@@ -282,9 +284,14 @@ class Store:
                 rows = conn.execute(stmt).all()
                 decode = codec.pb_to_entity  # the seam, looked up per batch (hookable)
                 kind = model._get_kind()
+                observer = _OBSERVER.get()
+                start = perf_counter()
+                batch = []
                 for key_id, key_name, pb in rows:
                     key = Key._from_parts(kind, key_id if key_name is None else key_name)
-                    found[key] = decode(model, pb, key)
+                    batch.append(found.setdefault(key, decode(model, pb, key)))
+                if observer is not None:
+                    track(observer, model, batch, perf_counter() - start, "get")
         return [found.get(k) for k in keys]
 
 

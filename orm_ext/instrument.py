@@ -1,0 +1,157 @@
+"""Instrumentation for profilers: decode time per batch, and which properties code reads.
+
+Nothing here costs anything while no observer is active: the store checks one
+ContextVar per batch. While an observer is active (one profiled request),
+each decoded batch is timed and reported, and its entities are *tracked*:
+their values wait in a side table and move into the entity on first read,
+which reports the read once, then costs nothing more.
+
+Example:
+    >>> class Printer:
+    ...     def decoded(self, batch): print(batch.model.__name__, len(batch.entities))
+    ...     def read(self, batch, name): print("read", name)
+    >>> with observe(Printer()):
+    ...     Video.query().fetch(3)
+    Video 3
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .model import Model
+    from .properties import Property
+
+__all__ = ["DecodeBatch", "Observer", "current_observer", "observe"]
+
+_OBSERVER: ContextVar[Observer | None] = ContextVar("orm_ext_observer", default=None)
+
+# Frames inside these packages are not "the user's code" for call sites.
+_INTERNAL = ("orm_ext", "sqlalchemy", "wrapt", "middleware", "contextlib", "django", "asgiref")
+
+
+class Observer(Protocol):
+    """What a profiler implements to hear about decoding."""
+
+    def decoded(self, batch: DecodeBatch) -> None:
+        """A batch of entities was decoded."""
+
+    def read(self, batch: DecodeBatch, name: str) -> None:
+        """Code read property *name* of an entity of *batch* for the first time."""
+
+
+@dataclass(eq=False)
+class DecodeBatch:
+    """One decode of entities of one model at one call site.
+
+    Attributes:
+        model: the Model class.
+        entities: how many entities were decoded.
+        seconds: wall time of the decode.
+        projected: the projection's names, or None for a full decode.
+        decoded: the attribute names decoded (the projection, or every property).
+        site: ``"file.py:123 in func"`` of the first frame outside orm_ext.
+        operation: ``"query"``, ``"get"``, ...
+        read_names: the names code read so far, on any entity of the batch.
+    """
+
+    model: type
+    entities: int
+    seconds: float
+    projected: frozenset[str] | None
+    decoded: tuple[str, ...]
+    site: str
+    operation: str
+    read_names: set[str] = field(default_factory=set)
+
+
+def current_observer() -> Observer | None:
+    """The active observer, or None."""
+    return _OBSERVER.get()
+
+
+@contextlib.contextmanager
+def observe(observer: Observer) -> Iterator[Observer]:
+    """Report decodes in this context (thread / asyncio task) to *observer*."""
+    token = _OBSERVER.set(observer)
+    try:
+        yield observer
+    finally:
+        _OBSERVER.reset(token)
+
+
+def call_site() -> str:
+    """``file:line in function`` of the innermost frame outside library code."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module.split(".", 1)[0] not in _INTERNAL:
+            code = frame.f_code
+            return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
+        frame = frame.f_back
+    return "?"
+
+
+class _Tracked:
+    """An entity's decoded values, handed over one by one as code reads them."""
+
+    __slots__ = ("batch", "lock", "observer", "pending")
+
+    def __init__(self, values: dict[str, Any], batch: DecodeBatch, observer: Observer) -> None:
+        self.pending = values
+        self.batch = batch
+        self.observer = observer
+        self.lock = threading.Lock()
+
+    def load(self, entity: Model, prop: Property) -> tuple[bool, Any]:
+        name = prop._code_name
+        if name not in self.batch.read_names:
+            # A read of a property the entity lacks counts too: the code wants it.
+            self.batch.read_names.add(name)
+            self.observer.read(self.batch, name)
+        with self.lock:
+            if name not in self.pending:
+                return False, None
+            value = self.pending.pop(name)
+            entity.__dict__[name] = value
+        return True, value
+
+    def copy_raw(self, prop: Property, props: Any) -> bool:
+        return False  # tracked values are decoded already: encode them normally
+
+
+def track(
+    observer: Observer,
+    model: type[Model],
+    entities: list[Any],
+    seconds: float,
+    operation: str,
+) -> None:
+    """Report a decoded batch to *observer* and make its entities report reads."""
+    from .projection import names_for
+
+    projected = names_for(model)
+    props = model._properties
+    batch = DecodeBatch(
+        model=model,
+        entities=len(entities),
+        seconds=seconds,
+        projected=projected,
+        decoded=tuple(n for n in props if projected is None or n in projected),
+        site=call_site(),
+        operation=operation,
+    )
+    for entity in entities:
+        if entity is None or entity._source is not None:
+            continue
+        values = entity.__dict__
+        pending = {n: values.pop(n) for n in list(values) if n in props}
+        values["_source"] = _Tracked(pending, batch, observer)
+    observer.decoded(batch)
