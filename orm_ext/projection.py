@@ -82,8 +82,20 @@ class projection(contextlib.ContextDecorator):
         ...     ...
     """
 
-    install = staticmethod(lambda *names: install(*names))
-    uninstall = staticmethod(lambda: uninstall())
+    @staticmethod
+    def install(*adapter_names: str) -> None:
+        """Install the hooks at start-up; see :func:`orm_ext.projection.install`."""
+        install(*adapter_names)
+
+    @staticmethod
+    def uninstall() -> None:
+        """Remove every hook exactly; see :func:`orm_ext.projection.uninstall`."""
+        uninstall()
+
+    @staticmethod
+    def installed_adapters() -> list[str]:
+        """Names of the adapters whose hooks are installed."""
+        return installed_adapters()
 
     def __init__(self, model: type | Mapping[type, Iterable[Any]], *names: Any) -> None:
         if isinstance(model, Mapping):
