@@ -11,6 +11,8 @@ generic ``_decode_value``.
 from __future__ import annotations
 
 import datetime
+import json
+import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,8 @@ _NAMESPACE = {
     "_DATE": datetime.date.fromordinal,
     "_EPOCH_ORD": _EPOCH_ORDINAL,
     "_US_DAY": _US_PER_DAY,
+    "_ZD": zlib.decompress,
+    "_JL": json.JSONDecoder().decode,  # json.loads minus its argument checks
 }
 
 
@@ -37,13 +41,18 @@ def decoder_for(model: type[Model], names: frozenset[str] | None = None) -> Deco
     if decoder is None:
         props = model._properties
         wanted = props.values() if names is None else [props[n] for n in props if n in names]
-        decoder = cache[names] = _generate(model, wanted)
+        decoder = cache[names] = _generate(model, wanted, projected=names is not None)
     return decoder
 
 
-def _generate(model: type[Model], props: Iterable[Property]) -> Decoder:
+def _generate(model: type[Model], props: Iterable[Property], *, projected: bool) -> Decoder:
+    props = list(props)
     lines = ["def decode(props, d):", "    g = props.get"]
     namespace: dict[str, Any] = dict(_NAMESPACE)
+    if projected:
+        # A projected entity says what it holds, in declaration order (ndb's attribute).
+        namespace["_PROJECTION"] = tuple(p._code_name for p in props)
+        lines.append("    d['_projection'] = _PROJECTION")
     for i, prop in enumerate(props):
         out = f"d[{prop._code_name!r}]"
         body = prop._decode_source("v", out) if prop._is_builtin() else None
@@ -53,8 +62,6 @@ def _generate(model: type[Model], props: Iterable[Property]) -> Decoder:
         lines.append(f"    v = g({prop._name!r})")
         lines.append("    if v is not None:")
         lines.extend(f"        {line}" for line in body)
-    if len(lines) == 2:
-        lines.append("    pass")
     source = "\n".join(lines) + "\n"
     code = compile(source, f"<orm_ext decoder for {model.__name__}>", "exec")
     exec(code, namespace)

@@ -131,7 +131,13 @@ def build_entity(
     declaration order), reading any other property raises and writing it is
     refused.
     """
-    msg = parse_entity(model_class, pb, key)
+    if type(pb) is bytes:
+        try:
+            msg = Entity.FromString(pb)
+        except DecodeError:
+            msg = parse_entity(model_class, pb, key)  # raises, naming the entity
+    else:
+        msg = parse_entity(model_class, pb, key)
     if key is None:
         key = _key_of(msg, model_class._get_kind())
     entity = model_class.__new__(model_class)
@@ -140,9 +146,7 @@ def build_entity(
         _codegen.decoder_for(model_class, names)(msg.properties, values)
     except Exception as exc:
         raise _corrupt_value(model_class, msg, names, key, exc) from exc
-    values["_key"] = key
-    if names is not None:
-        values["_projection"] = tuple(n for n in model_class._properties if n in names)
+    values["_key"] = key  # the decoder of a projection also set _projection
     return entity
 
 

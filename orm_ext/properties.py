@@ -400,6 +400,23 @@ class _CompressibleProperty(Property):
             if self._meaning:
                 pb.meaning = self._meaning
 
+    _json = False
+
+    def _decode_source(self, v: str, out: str) -> list[str] | None:
+        if self._repeated:
+            return None
+        text = self._field == "string_value"
+        unzip = "_ZD(" + v + ".blob_value)" + (".decode()" if text else "")
+        convert = "_JL(r)" if self._json else "r"
+        # Honour how the value was written (compressed or not), not today's declaration.
+        return [
+            f"if {v}.meaning & 4:",
+            f"    r = {unzip}",
+            "else:",
+            f"    r = {v}.{self._field}",
+            f"{out} = {convert} if r or not {v}.null_value else None",
+        ]
+
     def _db_get_value(self, pb: Value) -> Any:
         # Honour how the value was written, not how the property is declared now.
         if pb.meaning & COMPRESSED:
@@ -451,6 +468,7 @@ class JsonProperty(_CompressibleProperty):
 
     _can_index = False
     _meaning = JSON
+    _json = True
 
     def __init__(self, name: str | None = None, *, json_type: type | None = None, **kwargs: Any):
         self._json_type = json_type

@@ -22,13 +22,21 @@ __all__ = ["ADAPTER", "NativeAdapter"]
 
 
 def _projected_pb_to_entity(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    model = args[0] if args else kwargs["model_class"]
-    names = names_for(model)
+    if kwargs:
+        return _call_with_keywords(wrapped, args, kwargs)
+    names = names_for(args[0])
+    if names is None:
+        return wrapped(*args)
+    return codec.build_entity(*args, names=names)
+
+
+def _call_with_keywords(wrapped: Any, args: tuple, kwargs: dict) -> Any:
+    # The store always passes positionally; callers using keywords take this slower path.
+    bound = dict(zip(("model_class", "pb", "key"), args)) | kwargs
+    names = names_for(bound["model_class"])
     if names is None:
         return wrapped(*args, **kwargs)
-    return codec.build_entity(
-        model, *args[1:], names=names, **{k: v for k, v in kwargs.items() if k != "model_class"}
-    )
+    return codec.build_entity(bound["model_class"], bound["pb"], bound.get("key"), names=names)
 
 
 class NativeAdapter(Adapter):

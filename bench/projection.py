@@ -1,0 +1,72 @@
+"""Projection: 50 entities x 60 mixed properties, 15 wanted, side by side.
+
+(a) full fetch, (b) the same fetch inside ``projection(WideVideo, *15 names)``,
+(c) the floor: entities that only have those 15 properties, (d) the peer:
+SQLAlchemy's ORM ``load_only`` of the same 15 columns of a 60-column table.
+All on SQLite, medians over interleaved repeats.
+
+Run: .venv/bin/python bench/projection.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _wide import WANTED, NarrowVideo, WideVideo, fill, peer_load_only, side_by_side
+
+from orm_ext import projection
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=300)
+    args = parser.parse_args()
+    projection.install()
+    with tempfile.TemporaryDirectory() as tmp:
+        store, engine = fill(f"sqlite:///{tmp}/bench.db")
+
+        def full() -> list:
+            return WideVideo.query().fetch(50)
+
+        def projected() -> list:
+            with projection(WideVideo, *WANTED):
+                return WideVideo.query().fetch(50)
+
+        def floor() -> list:
+            return NarrowVideo.query().fetch(50)
+
+        check = projected()
+        assert len(check) == 50 and set(check[0]._projection) == set(WANTED)
+        assert all(getattr(check[0], n) == getattr(full()[0], n) for n in WANTED)
+        t = side_by_side(
+            {
+                "a": full,
+                "b": projected,
+                "c": floor,
+                "d": peer_load_only(engine),
+            },
+            args.repeats,
+        )
+        ms = {k: v * 1e3 for k, v in t.items()}
+        print(
+            f"Projection, 50 entities x 60 mixed properties, 15 wanted, SQLite "
+            f"(medians of {args.repeats} interleaved runs)"
+        )
+        print(f"  (a) full fetch                          {ms['a']:7.3f} ms")
+        print(f"  (b) projected fetch                     {ms['b']:7.3f} ms")
+        print(f"  (c) floor: entities of only those 15    {ms['c']:7.3f} ms")
+        print(f"  (d) SQLAlchemy ORM load_only(15 cols)   {ms['d']:7.3f} ms")
+        print(f"  (a)/(b) speed-up of projection          {ms['a'] / ms['b']:7.2f}x  (goal >= 3.5)")
+        print(f"  (b)/(c) cost over the floor             {ms['b'] / ms['c']:7.2f}   (goal <= 1.3)")
+        print(f"  (b)/(d) versus the peer                 {ms['b'] / ms['d']:7.2f}   (goal <= 0.8)")
+        store.close()
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    main()
