@@ -142,8 +142,8 @@ class Key:
 
 
 def _parse_urlsafe(value: str | bytes) -> tuple[str, int | str]:
-    text = value.decode("ascii") if isinstance(value, bytes) else value
     try:
+        text = value.decode("ascii") if isinstance(value, bytes) else value
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         kind, rest = raw.split("\x00", 1)
         tag, body = rest[0], rest[1:]
