@@ -97,6 +97,7 @@ class MetaModel(type):
             props.update(getattr(base, "_properties", {}))
         own = [(n, p) for n, p in classdict.items() if isinstance(p, Property)]
         for attr, prop in sorted(own, key=lambda item: item[1]._order):
+            prop._check_names()
             props[attr] = prop
         cls._properties = props
         by_stored: dict[str, Property] = {}

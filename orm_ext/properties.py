@@ -132,19 +132,26 @@ class Property:
         self._fix_up(owner, name)
 
     def _fix_up(self, owner: type, name: str) -> None:
-        if name.startswith("_"):
-            raise BadValueError(
-                f"{owner.__name__}.{name}: property names must not start with '_'; "
-                "rename the attribute (or pass name=... to store it under another name)"
-            )
+        # Names are checked by MetaModel (_check_names): an error raised here would
+        # reach the user wrapped in Python 3.11's "Error calling __set_name__" RuntimeError.
         self._code_name = name
         if self._name is None:
             self._name = name
-        if self._name.startswith("_"):
-            raise BadValueError(
-                f"{owner.__name__}.{name}: stored name {self._name!r} must not start with '_'"
-            )
         self._model = owner
+
+    def _check_names(self) -> None:
+        owner = self._model.__name__ if self._model else "?"
+        name = self._code_name
+        if name is not None and name.startswith("_"):
+            raise BadValueError(
+                f"{owner}.{name}: property names must not start with '_'; "
+                "rename the attribute (or pass name=... to store it under another name)"
+            )
+        if self._name is not None and self._name.startswith("_"):
+            raise BadValueError(
+                f"{owner}.{name}: stored name {self._name!r} must not start with '_'; "
+                "pass another name="
+            )
 
     def __repr__(self) -> str:
         owner = self._model.__name__ if self._model else "?"
@@ -329,6 +336,11 @@ class Property:
         """Filter: the property equals one of *values*."""
         from .query import FilterNode
 
+        if isinstance(values, str | bytes | dict) or not isinstance(values, Iterable):
+            raise BadFilterError(
+                f"filter {self!r} IN {values!r}: IN takes a list of values, "
+                f"e.g. {self!r}.IN([{values!r}])"
+            )
         values = list(values)
         self._check_queryable(f"filter {self!r} IN {values!r}")
         return FilterNode(self, "in", [self._filter_value(v) for v in values])
