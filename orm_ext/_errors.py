@@ -19,6 +19,7 @@ __all__ = [
     "KindError",
     "ProjectedEntityWriteError",
     "ResilientQueryError",
+    "UnknownPropertyError",
     "UnprojectedPropertyError",
 ]
 
@@ -61,6 +62,10 @@ class CorruptEntityError(Error, ValueError):
         self.kind = kind
         self.key = key
         self.property = property
+
+
+class UnknownPropertyError(Error, AttributeError):
+    """A model class was asked for a property it does not have (``Video.tittle``)."""
 
 
 class BadProjectionError(Error, ValueError):

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ._errors import BadValueError, KindError, UnprojectedPropertyError
+from ._errors import BadValueError, KindError, UnknownPropertyError, UnprojectedPropertyError
 from .key import Key
 from .properties import Property
 
@@ -113,6 +113,17 @@ class MetaModel(type):
         if not classdict.get("_abstract", False):
             Model._kind_map[cls._get_kind()] = cls
 
+    def __getattr__(cls, name: str) -> Any:
+        # Only reached when normal lookup failed: ``Video.tittle == "x"`` in a filter.
+        props = cls.__dict__.get("_properties")
+        if name.startswith("_") or props is None:
+            raise AttributeError(f"type object {cls.__name__!r} has no attribute {name!r}")
+        close = difflib.get_close_matches(name, list(props), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"its properties are {list(props)!r}"
+        raise UnknownPropertyError(
+            f"{cls.__name__}.{name}: {cls.__name__} has no property {name!r}; {hint}"
+        )
+
 
 class Model(metaclass=MetaModel):
     """Base class of entities: subclass it and declare properties.
@@ -139,6 +150,8 @@ class Model(metaclass=MetaModel):
     _key: Key | None = None
     _projection: tuple[str, ...] = ()
     _source: Any = None  # lazy/tracked decode source (see orm_ext._lazy)
+    # Decode lazily (True), eagerly (False), or as the context / store says (None).
+    _lazy: ClassVar[bool | None] = None
 
     key = _ModelKey()
 
