@@ -27,6 +27,7 @@ from ._errors import (
     ResilientQueryError,
     UnprojectedPropertyError,
 )
+from ._lazy import lazy
 from .key import Key
 from .model import Model
 from .projection import projection
@@ -90,6 +91,7 @@ __all__ = [
     "delete_multi",
     "get_multi",
     "get_store",
+    "lazy",
     "projection",
     "put_multi",
     "set_store",

@@ -45,13 +45,27 @@ def decoder_for(model: type[Model], names: frozenset[str] | None = None) -> Deco
     return decoder
 
 
+def single_decoder(model: type[Model], name: str) -> Decoder:
+    """The decoder of *model* for the one attribute *name* (lazy reads)."""
+    cache = model.__dict__["_decoders"]
+    decoder = cache.get(name)
+    if decoder is None:
+        decoder = cache[name] = _generate(model, [model._properties[name]], projected=False)
+    return decoder
+
+
+def projection_names(model: type[Model], names: frozenset[str]) -> tuple[str, ...]:
+    """*names* in declaration order: a projected entity's ``_projection``."""
+    return tuple(n for n in model._properties if n in names)
+
+
 def _generate(model: type[Model], props: Iterable[Property], *, projected: bool) -> Decoder:
     props = list(props)
     lines = ["def decode(props, d):", "    g = props.get"]
     namespace: dict[str, Any] = dict(_NAMESPACE)
     if projected:
         # A projected entity says what it holds, in declaration order (ndb's attribute).
-        namespace["_PROJECTION"] = tuple(p._code_name for p in props)
+        namespace["_PROJECTION"] = projection_names(model, frozenset(p._code_name for p in props))
         lines.append("    d['_projection'] = _PROJECTION")
     for i, prop in enumerate(props):
         out = f"d[{prop._code_name!r}]"

@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError
 
 from . import _codegen
 from ._errors import CorruptEntityError
+from ._lazy import EntitySource, lazy_wanted
 from .entity_pb2 import Entity
 from .key import Key
 
@@ -142,6 +143,13 @@ def build_entity(
         key = _key_of(msg, model_class._get_kind())
     entity = model_class.__new__(model_class)
     values = entity.__dict__
+    if lazy_wanted(model_class):
+        # Keep the parsed message; each property decodes on its first read.
+        values["_key"] = key
+        values["_source"] = EntitySource(model_class, key, msg=msg, names=names)
+        if names is not None:
+            values["_projection"] = _codegen.projection_names(model_class, names)
+        return entity
     try:
         _codegen.decoder_for(model_class, names)(msg.properties, values)
     except Exception as exc:

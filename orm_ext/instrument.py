@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._lazy import EntitySource
+
 if TYPE_CHECKING:
     from .model import Model
-    from .properties import Property
 
 __all__ = ["DecodeBatch", "Observer", "current_observer", "observe"]
 
@@ -99,34 +99,6 @@ def call_site() -> str:
     return "?"
 
 
-class _Tracked:
-    """An entity's decoded values, handed over one by one as code reads them."""
-
-    __slots__ = ("batch", "lock", "observer", "pending")
-
-    def __init__(self, values: dict[str, Any], batch: DecodeBatch, observer: Observer) -> None:
-        self.pending = values
-        self.batch = batch
-        self.observer = observer
-        self.lock = threading.Lock()
-
-    def load(self, entity: Model, prop: Property) -> tuple[bool, Any]:
-        name = prop._code_name
-        if name not in self.batch.read_names:
-            # A read of a property the entity lacks counts too: the code wants it.
-            self.batch.read_names.add(name)
-            self.observer.read(self.batch, name)
-        with self.lock:
-            if name not in self.pending:
-                return False, None
-            value = self.pending.pop(name)
-            entity.__dict__[name] = value
-        return True, value
-
-    def copy_raw(self, prop: Property, props: Any) -> bool:
-        return False  # tracked values are decoded already: encode them normally
-
-
 def track(
     observer: Observer,
     model: type[Model],
@@ -149,9 +121,12 @@ def track(
         operation=operation,
     )
     for entity in entities:
-        if entity is None or entity._source is not None:
+        if entity is None:
             continue
-        values = entity.__dict__
-        pending = {n: values.pop(n) for n in list(values) if n in props}
-        values["_source"] = _Tracked(pending, batch, observer)
+        source = entity._source
+        if source is None:
+            values = entity.__dict__
+            pending = {n: values.pop(n) for n in list(values) if n in props}
+            source = values["_source"] = EntitySource(model, entity._key, pending=pending)
+        source.watch(batch, observer)
     observer.decoded(batch)

@@ -152,6 +152,8 @@ class Model(metaclass=MetaModel):
     _source: Any = None  # lazy/tracked decode source (see orm_ext._lazy)
     # Decode lazily (True), eagerly (False), or as the context / store says (None).
     _lazy: ClassVar[bool | None] = None
+    # Decode lazily (True), eagerly (False), or as the context / store says (None).
+    _lazy: ClassVar[bool | None] = None
 
     key = _ModelKey()
 

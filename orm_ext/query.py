@@ -6,15 +6,12 @@ import base64
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from . import codec
 from ._errors import BadCursorError, BadFilterError, BadQueryError
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
-from .instrument import _OBSERVER, track
 from .key import Key
 
 if TYPE_CHECKING:
@@ -416,20 +413,7 @@ class Query:
             return [Key._from_parts(kind, i if n is None else n) for i, n, *_ in rows]
         if self.projection:
             return [self._projected_entity(row) for row in rows]
-        decode = codec.pb_to_entity  # the seam, looked up per batch (hookable)
-        model = self.model
-        observer = _OBSERVER.get()
-        if observer is None:
-            return [
-                decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
-                for r in rows
-            ]
-        start = perf_counter()
-        entities = [
-            decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1])) for r in rows
-        ]
-        track(observer, model, entities, perf_counter() - start, "query")
-        return entities
+        return self.store.decode_rows(self.model, rows, "query")
 
     def _projected_entity(self, row: sa.Row) -> Model:
         model = self.model

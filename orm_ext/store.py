@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from . import codec
 from ._errors import BadValueError, Error, ProjectedEntityWriteError
+from ._lazy import STORE_LAZY
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
 from .instrument import _OBSERVER, track
 from .key import Key
@@ -39,13 +40,16 @@ class Store:
     Args:
         url: any SQLAlchemy URL (``sqlite:///app.db``,
             ``postgresql+psycopg://...``, ``mysql+pymysql://...``) or an Engine.
+        lazy: entities read through this store decode each property on first
+            read (see :func:`orm_ext.lazy`).
         **engine_options: passed to :func:`sqlalchemy.create_engine`.
 
     Attributes:
         engine: the SQLAlchemy Engine behind the store.
     """
 
-    def __init__(self, url: str | sa.Engine, **engine_options: Any) -> None:
+    def __init__(self, url: str | sa.Engine, *, lazy: bool = False, **engine_options: Any) -> None:
+        self.lazy = lazy
         if isinstance(url, sa.Engine):
             self.engine = url
         else:
@@ -265,6 +269,34 @@ class Store:
 
     # -- reads --------------------------------------------------------------------------
 
+    def decode_rows(self, model: type[Model], rows: Sequence[Any], operation: str) -> list[Model]:
+        """Entities from rows of ``(_key_id, _key_name, _pb, ...)``, through the decode seam.
+
+        The seam is looked up once per batch, so a hook installed meanwhile
+        applies to the next batch. A profiler's observer, if active, hears of
+        the batch; a store opened with ``lazy=True`` makes its entities lazy.
+        """
+        decode = codec.pb_to_entity
+        kind = model._get_kind()
+        token = STORE_LAZY.set(True) if self.lazy else None
+        try:
+            observer = _OBSERVER.get()
+            if observer is None:
+                return [
+                    decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
+                    for r in rows
+                ]
+            start = perf_counter()
+            entities = [
+                decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
+                for r in rows
+            ]
+            track(observer, model, entities, perf_counter() - start, operation)
+            return entities
+        finally:
+            if token is not None:
+                STORE_LAZY.reset(token)
+
     def get(self, key: Key) -> Model | None:
         """Read the entity with *key*, or None."""
         return self.get_multi([key])[0]
@@ -282,16 +314,8 @@ class Store:
                     sa.or_(table.c[KEY_ID].in_(ids), table.c[KEY_NAME].in_(names))
                 )
                 rows = conn.execute(stmt).all()
-                decode = codec.pb_to_entity  # the seam, looked up per batch (hookable)
-                kind = model._get_kind()
-                observer = _OBSERVER.get()
-                start = perf_counter()
-                batch = []
-                for key_id, key_name, pb in rows:
-                    key = Key._from_parts(kind, key_id if key_name is None else key_name)
-                    batch.append(found.setdefault(key, decode(model, pb, key)))
-                if observer is not None:
-                    track(observer, model, batch, perf_counter() - start, "get")
+                for entity in self.decode_rows(model, rows, "get"):
+                    found[entity._key] = entity
         return [found.get(k) for k in keys]
 
 
@@ -308,7 +332,9 @@ def _group_keys(keys: Iterable[Key], operation: str) -> dict[type[Model], list[K
     return groups
 
 
-def connect(url: str | sa.Engine, *, default: bool = True, **engine_options: Any) -> Store:
+def connect(
+    url: str | sa.Engine, *, default: bool = True, lazy: bool = False, **engine_options: Any
+) -> Store:
     """Open a :class:`Store` on *url* and (by default) make it the default store.
 
     Example:
@@ -317,7 +343,7 @@ def connect(url: str | sa.Engine, *, default: bool = True, **engine_options: Any
         'sqlite'
     """
     global _default_store
-    store = Store(url, **engine_options)
+    store = Store(url, lazy=lazy, **engine_options)
     if default:
         with _default_lock:
             _default_store = store
