@@ -45,6 +45,7 @@ from .properties import (
     TextProperty,
 )
 from .query import AND, OR, Cursor, Query, QueryIterator
+from .resilient import SkippedItem, resilient_query
 from .store import (
     Store,
     connect,
@@ -83,6 +84,7 @@ __all__ = [
     "Query",
     "QueryIterator",
     "ResilientQueryError",
+    "SkippedItem",
     "Store",
     "StringProperty",
     "TextProperty",
@@ -94,6 +96,7 @@ __all__ = [
     "lazy",
     "projection",
     "put_multi",
+    "resilient_query",
     "set_store",
     "transaction",
 ]
