@@ -45,12 +45,20 @@ def decoder_for(model: type[Model], names: frozenset[str] | None = None) -> Deco
     return decoder
 
 
-def single_decoder(model: type[Model], name: str) -> Decoder:
-    """The decoder of *model* for the one attribute *name* (lazy reads)."""
-    cache = model.__dict__["_decoders"]
-    decoder = cache.get(name)
+def value_decoder(prop: Property) -> Callable[[Any], Any]:
+    """A function decoding one stored ``Value`` of *prop* (lazy first reads), cached on it."""
+    decoder = prop.__dict__.get("_value_decoder")
     if decoder is None:
-        decoder = cache[name] = _generate(model, [model._properties[name]], projected=False)
+        body = prop._decode_source("v", "x") if prop._is_builtin() else None
+        if body is None:
+            decoder = prop._decode_value
+        else:
+            source = "def decode_value(v):\n" + "".join(f"    {line}\n" for line in body)
+            source += "    return x\n"
+            namespace: dict[str, Any] = dict(_NAMESPACE)
+            exec(compile(source, f"<orm_ext value decoder for {prop!r}>", "exec"), namespace)
+            decoder = namespace["decode_value"]
+        prop.__dict__["_value_decoder"] = decoder
     return decoder
 
 

@@ -123,9 +123,11 @@ class EntitySource:
         return True, value
 
     def _decode(self, prop: Property) -> tuple[Any] | tuple[()]:
-        out: dict[str, Any] = {}
+        value = self.msg.properties.get(prop._name)  # type: ignore[union-attr]
+        if value is None:
+            return ()  # written before the property existed: the default applies
         try:
-            _codegen.single_decoder(self.model, prop._code_name)(self.msg.properties, out)  # type: ignore[union-attr]
+            return (_codegen.value_decoder(prop)(value),)
         except Exception as exc:
             kind = self.model._get_kind()
             raise CorruptEntityError(
@@ -135,7 +137,6 @@ class EntitySource:
                 key=self.key,
                 property=prop._code_name,
             ) from exc
-        return (out[prop._code_name],) if prop._code_name in out else ()
 
     def copy_raw(self, prop: Property, props: Any) -> bool:
         """Copy *prop*'s original protobuf value into the map *props*, undecoded."""

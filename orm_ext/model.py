@@ -204,13 +204,8 @@ class Model(metaclass=MetaModel):
             prop._set_value(self, None)
 
     def _missing_value(self, prop: Property) -> Any:
-        """A property's value when it is not (yet) in the instance's __dict__."""
+        """A property's value when neither the instance nor its source holds one."""
         name = prop._code_name
-        source = self._source
-        if source is not None:
-            found, value = source.load(self, prop)
-            if found:
-                return value
         projection = self._projection
         if projection and name not in projection:
             raise UnprojectedPropertyError(

@@ -164,6 +164,11 @@ class Property:
         # non-data descriptor), so a decoded value costs a plain dict lookup.
         if instance is None:
             return self
+        source = instance._source
+        if source is not None:
+            found, value = source.load(instance, self)
+            if found:
+                return value
         return instance._missing_value(self)
 
     def _set_value(self, entity: Model, value: Any) -> None:
