@@ -259,11 +259,26 @@ class Property:
         else:
             self._db_set_value(pb, self._call_to_base_type(value))
 
+    def _check_wire(self, pb: Value, kind: str | None) -> None:
+        """Refuse a stored value of another wire type (it would read as a silent default)."""
+        if kind is None or kind == self._field or kind == "null_value" or kind == "array_value":
+            return
+        if kind == "blob_value" and pb.meaning & COMPRESSED:
+            return
+        if _chain(type(self), "_db_get_value")[0].__module__ != __name__:
+            return  # a user subclass reads the wire its own way
+        raise BadValueError(
+            f"{self!r}: the stored value is a {kind}, not a {self._field}; rewrite the entity"
+        )
+
     def _decode_value(self, pb: Value) -> Any:
         """Read a user value (list for repeated) from *pb*: the generic path."""
         kind = pb.WhichOneof("value_type")
+        self._check_wire(pb, kind)
         if self._repeated:
             if kind == "array_value":
+                for v in pb.array_value.values:
+                    self._check_wire(v, v.WhichOneof("value_type"))
                 return [
                     self._call_from_base_type(self._db_get_value(v)) for v in pb.array_value.values
                 ]
@@ -361,11 +376,83 @@ class Property:
         return PropertyOrder(self, descending=False)
 
 
-def _null_checked(field: str, v: str, out: str, expr: str) -> list[str]:
-    # A falsy primary field may be a stored None: only then pay for the null check.
+def _null_checked(field: str, v: str, out: str, expr: str, *, first: bool = True) -> list[str]:
+    """Inline decode of a scalar whose value is *expr* of ``r`` (the *field* read)."""
+    return _scalar_source(
+        [f"r = {v}.{field}"],
+        [field],
+        v,
+        out,
+        f"{out} = {expr}",
+        (lambda: _null_checked(field, v, out, expr, first=False)) if first else None,
+    )
+
+
+def _scalar_source(
+    read: list[str],
+    fields: list[str],  # the expected field, then other conditions on w that are fine
+    v: str,
+    out: str,
+    assign: str,
+    redo: Callable[[], list[str]] | None,
+) -> list[str]:
+    """*read* binds ``r``; a truthy ``r`` is the value (*assign*), as fast as before.
+
+    Only a falsy ``r`` pays for the wire type check: it is a stored falsy value,
+    a None, the list written while the property was repeated (its first item,
+    decoded again by *redo*), or a value of another wire type, which is an error
+    (proto3 reads another oneof member's field as a falsy default).
+    """
+    kinds = f"w == {fields[0]!r}" + "".join(f" or ({f})" for f in fields[1:])
+    lines = [
+        *read,
+        "if r:",
+        f"    {assign}",
+        "else:",
+        f"    w = {v}.WhichOneof('value_type')",
+        f"    if {kinds}:",
+        f"        {assign}",
+        "    elif w is None or w == 'null_value':",
+        f"        {out} = None",
+        "    elif w == 'array_value':",
+    ]
+    if redo is None:
+        lines.append(f"        {out} = None")
+    else:
+        lines += [
+            f"        if not {v}.array_value.values:",
+            f"            {out} = None",
+            "        else:",
+            f"            {v} = {v}.array_value.values[0]",
+            *("            " + line for line in redo()),
+        ]
     return [
-        f"r = {v}.{field}",
-        f"{out} = {expr} if r or not {v}.null_value else None",
+        *lines,
+        "    else:",
+        f"        raise TypeError(f'the stored value is a {{w}}, not a {fields[0]}')",
+    ]
+
+
+def _repeated_source(field: str, v: str, out: str, item: str) -> list[str]:
+    """Inline decode of a repeated property whose items are *item* of ``x``.
+
+    A non-empty list costs one truth test more than the bare comprehension; an
+    empty one checks the wire type: a scalar written before the property became
+    repeated reads as a one-item list, a value of another type is an error.
+    """
+    return [
+        f"a = {v}.array_value.values",
+        "if a:",
+        f"    {out} = [{item} for x in a]",
+        "else:",
+        f"    w = {v}.WhichOneof('value_type')",
+        f"    if w == {field!r}:",
+        f"        x = {v}",
+        f"        {out} = [{item}]",
+        "    elif w is None or w == 'null_value' or w == 'array_value':",
+        f"        {out} = []",
+        "    else:",
+        "        raise TypeError(f'the stored value is a {w}, not a " + field + "')",
     ]
 
 
@@ -388,7 +475,7 @@ class StringProperty(Property):
 
     def _decode_source(self, v: str, out: str) -> list[str] | None:
         if self._repeated:
-            return [f"{out} = [x.string_value for x in {v}.array_value.values]"]
+            return _repeated_source("string_value", v, out, "x.string_value")
         return _null_checked("string_value", v, out, "r")
 
 
@@ -419,20 +506,22 @@ class _CompressibleProperty(Property):
 
     _json = False
 
-    def _decode_source(self, v: str, out: str) -> list[str] | None:
+    def _decode_source(self, v: str, out: str, *, first: bool = True) -> list[str] | None:
         if self._repeated:
             return None
         text = self._field == "string_value"
         unzip = "_ZD(" + v + ".blob_value)" + (".decode()" if text else "")
         convert = "_JL(r)" if self._json else "r"
         # Honour how the value was written (compressed or not), not today's declaration.
-        return [
-            f"if {v}.meaning & 4:",
-            f"    r = {unzip}",
-            "else:",
-            f"    r = {v}.{self._field}",
-            f"{out} = {convert} if r or not {v}.null_value else None",
-        ]
+        read = [f"if {v}.meaning & 4:", f"    r = {unzip}", "else:", f"    r = {v}.{self._field}"]
+        return _scalar_source(
+            read,
+            [self._field, f"w == 'blob_value' and {v}.meaning & 4"],
+            v,
+            out,
+            f"{out} = {convert}",
+            (lambda: self._decode_source(v, out, first=False)) if first else None,  # type: ignore[arg-type,return-value]
+        )
 
     def _db_get_value(self, pb: Value) -> Any:
         # Honour how the value was written, not how the property is declared now.
@@ -526,7 +615,7 @@ class IntegerProperty(Property):
 
     def _decode_source(self, v: str, out: str) -> list[str] | None:
         if self._repeated:
-            return [f"{out} = [x.integer_value for x in {v}.array_value.values]"]
+            return _repeated_source("integer_value", v, out, "x.integer_value")
         return _null_checked("integer_value", v, out, "r")
 
 
@@ -547,7 +636,7 @@ class FloatProperty(Property):
 
     def _decode_source(self, v: str, out: str) -> list[str] | None:
         if self._repeated:
-            return [f"{out} = [x.double_value for x in {v}.array_value.values]"]
+            return _repeated_source("double_value", v, out, "x.double_value")
         return _null_checked("double_value", v, out, "r")
 
 
@@ -567,7 +656,7 @@ class BooleanProperty(Property):
 
     def _decode_source(self, v: str, out: str) -> list[str] | None:
         if self._repeated:
-            return [f"{out} = [x.boolean_value for x in {v}.array_value.values]"]
+            return _repeated_source("boolean_value", v, out, "x.boolean_value")
         return _null_checked("boolean_value", v, out, "r")
 
 
@@ -643,9 +732,9 @@ class DateTimeProperty(Property):
         if self._tzinfo is not None:
             return None
         if self._repeated:
-            return [
-                f"{out} = [_EPOCH + _TD(0, 0, x.timestamp_value) for x in {v}.array_value.values]"
-            ]
+            return _repeated_source(
+                "timestamp_value", v, out, "_EPOCH + _TD(0, 0, x.timestamp_value)"
+            )
         return _null_checked("timestamp_value", v, out, "_EPOCH + _TD(0, 0, r)")
 
 
@@ -678,10 +767,9 @@ class DateProperty(Property):
 
     def _decode_source(self, v: str, out: str) -> list[str] | None:
         if self._repeated:
-            return [
-                f"{out} = [_DATE(_EPOCH_ORD + x.timestamp_value // _US_DAY) "
-                f"for x in {v}.array_value.values]"
-            ]
+            return _repeated_source(
+                "timestamp_value", v, out, "_DATE(_EPOCH_ORD + x.timestamp_value // _US_DAY)"
+            )
         return _null_checked("timestamp_value", v, out, "_DATE(_EPOCH_ORD + r // _US_DAY)")
 
 
