@@ -103,8 +103,6 @@ def _step_in_context(gen_index: int) -> Any:
 
 # --- decode ------------------------------------------------------------------
 
-_UNSEEN = object()
-
 
 class _Plan:
     """How to decode one model class under one projection (cached per pair)."""
@@ -135,20 +133,37 @@ class _Plan:
         return prop
 
     def decode(self, pb: Any, key: Any) -> Any:
+        """The entity of *pb* holding only the projected properties.
+
+        One pass over the protobuf's entries; each wanted one goes to its
+        Property's own ``_deserialize`` (repeated values append, structured
+        ones rebuild their sub-entity), the rest are skipped unread.
+        """
         ent = self.cls()
         if key is not None and (key.id() or key.parent()):
             ent._key = key
         decided = self.decided
-        for plist in (pb.property, pb.raw_property):
-            for p in plist:
-                prop = decided.get(p.name, _UNSEEN)
-                if prop is None:
-                    continue
-                if prop is _UNSEEN:
-                    prop = self._decide(p.name)
-                    if prop is None:
-                        continue
-                prop._deserialize(ent, p)
+        try:
+            for p in pb.property:
+                prop = decided[p.name]
+                if prop is not None:
+                    prop._deserialize(ent, p)
+            for p in pb.raw_property:
+                prop = decided[p.name]
+                if prop is not None:
+                    prop._deserialize(ent, p)
+        except KeyError:
+            # A name this plan has not met yet (the first entities of a kind):
+            # learn every name, then decode afresh.
+            learned = False
+            for plist in (pb.property, pb.raw_property):
+                for p in plist:
+                    if p.name not in decided:
+                        self._decide(p.name)
+                        learned = True
+            if not learned:
+                raise  # the KeyError came from a property's own decoding
+            return self.decode(pb, key)
         ent._projection = self.projection
         return ent
 
