@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .model import Model
     from .properties import Property
 
-__all__ = ["EntitySource", "lazy", "lazy_wanted"]
+__all__ = ["EntitySource", "LazyGroup", "lazy", "lazy_group", "lazy_wanted"]
 
 _LAZY: ContextVar[bool | None] = ContextVar("orm_ext_lazy", default=None)
 # Set by a store opened with lazy=True around its own reads.
@@ -70,10 +70,68 @@ def lazy_wanted(model: type[Model]) -> bool:
     return bool(chosen)
 
 
+class LazyGroup:
+    """Lazy entities decoded together (one batch of a query or get_multi).
+
+    The first read of a property on any of them decodes that property for all
+    of them, straight into each entity's ``__dict__``: code that loops over a
+    page reading ``video.title`` pays one dispatch per property per batch,
+    not one per entity, and later reads are plain attribute lookups.
+    """
+
+    __slots__ = ("done", "lock", "members")
+
+    def __init__(self) -> None:
+        self.members: list[tuple[Model, EntitySource]] = []
+        self.done: set[str] = set()
+        self.lock = threading.Lock()
+
+    def decode_column(self, prop: Property) -> None:
+        """Decode *prop* on every member that lacks it (call with the lock held)."""
+        decode = _codegen.value_decoder(prop)
+        stored, name = prop._name, prop._code_name
+        for entity, source in self.members:
+            values = entity.__dict__
+            if name in values or (source.names is not None and name not in source.names):
+                continue
+            value = source.msg.properties.get(stored)  # type: ignore[union-attr]
+            if value is None:
+                continue  # written before the property existed: the default applies
+            try:
+                values[name] = decode(value)
+            except Exception as exc:
+                # Kept for that entity alone: its read raises, the others are fine.
+                source.errors = {**(source.errors or {}), name: source.corrupt(name, exc)}
+        self.done.add(name)
+
+
+_GROUP: ContextVar[LazyGroup | None] = ContextVar("orm_ext_lazy_group", default=None)
+
+
+@contextmanager
+def lazy_group() -> Iterator[None]:
+    """Lazy entities built in this block share one :class:`LazyGroup`."""
+    token = _GROUP.set(LazyGroup())
+    try:
+        yield
+    finally:
+        _GROUP.reset(token)
+
+
 class EntitySource:
     """Where an entity's not-yet-read values wait (see the module docstring)."""
 
-    __slots__ = ("batch", "key", "lock", "model", "msg", "names", "observer", "pending")
+    __slots__ = (
+        "batch",
+        "errors",
+        "group",
+        "key",
+        "model",
+        "msg",
+        "names",
+        "observer",
+        "pending",
+    )
 
     def __init__(
         self,
@@ -83,15 +141,22 @@ class EntitySource:
         msg: Entity | None = None,
         names: frozenset[str] | None = None,
         pending: dict[str, Any] | None = None,
+        entity: Model | None = None,
     ) -> None:
         self.model = model
         self.key = key
         self.msg = msg  # lazy: the parsed protobuf
         self.names = names  # lazy inside a projection: the only decodable names
         self.pending = pending  # tracked: decoded values not handed over yet
+        self.errors: dict[str, CorruptEntityError] | None = None
         self.batch: DecodeBatch | None = None
         self.observer: Observer | None = None
-        self.lock = threading.Lock()
+        group = _GROUP.get() if msg is not None else None
+        if group is None:
+            group = LazyGroup()
+        if entity is not None:
+            group.members.append((entity, self))
+        self.group = group
 
     def watch(self, batch: DecodeBatch, observer: Observer) -> None:
         """Report first reads of this entity's properties to *observer*."""
@@ -106,37 +171,36 @@ class EntitySource:
             batch.read_names.add(name)
             self.observer.read(batch, name)  # type: ignore[union-attr]
         values = entity.__dict__
-        with self.lock:
-            if name in values:  # another thread got here first
+        group = self.group
+        with group.lock:
+            if name in values:  # decoded meanwhile (another thread, or the column)
                 return True, values[name]
             pending = self.pending
             if pending is not None and name in pending:
-                value = pending.pop(name)
-            elif self.msg is not None and (self.names is None or name in self.names):
-                found = self._decode(prop)
-                if not found:
-                    return False, None
-                value = found[0]
-            else:
+                value = values[name] = pending.pop(name)
+                return True, value
+            if self.msg is None or (self.names is not None and name not in self.names):
                 return False, None
-            values[name] = value
-        return True, value
+            if name not in group.done:
+                group.decode_column(prop)
+            if name in values:
+                return True, values[name]
+        if self.errors and name in self.errors:
+            raise self.errors[name]
+        return False, None
 
-    def _decode(self, prop: Property) -> tuple[Any] | tuple[()]:
-        value = self.msg.properties.get(prop._name)  # type: ignore[union-attr]
-        if value is None:
-            return ()  # written before the property existed: the default applies
-        try:
-            return (_codegen.value_decoder(prop)(value),)
-        except Exception as exc:
-            kind = self.model._get_kind()
-            raise CorruptEntityError(
-                f"decoding {kind} {self.key!r} property {prop._code_name!r} on first read: the "
-                f"stored value cannot be read ({exc!r}); rewrite the entity or fix the property's type",
-                kind=kind,
-                key=self.key,
-                property=prop._code_name,
-            ) from exc
+    def corrupt(self, name: str, exc: Exception) -> CorruptEntityError:
+        """The error for property *name* of this entity failing to decode."""
+        kind = self.model._get_kind()
+        error = CorruptEntityError(
+            f"decoding {kind} {self.key!r} property {name!r} on first read: the stored value "
+            f"cannot be read ({exc!r}); rewrite the entity or fix the property's type",
+            kind=kind,
+            key=self.key,
+            property=name,
+        )
+        error.__cause__ = exc
+        return error
 
     def copy_raw(self, prop: Property, props: Any) -> bool:
         """Copy *prop*'s original protobuf value into the map *props*, undecoded."""

@@ -146,7 +146,7 @@ def build_entity(
     if lazy_wanted(model_class):
         # Keep the parsed message; each property decodes on its first read.
         values["_key"] = key
-        values["_source"] = EntitySource(model_class, key, msg=msg, names=names)
+        values["_source"] = EntitySource(model_class, key, msg=msg, names=names, entity=entity)
         if names is not None:
             values["_projection"] = _codegen.projection_names(model_class, names)
         return entity

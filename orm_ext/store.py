@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from . import codec
 from ._errors import BadValueError, Error, ProjectedEntityWriteError
-from ._lazy import STORE_LAZY
+from ._lazy import STORE_LAZY, lazy_group
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
 from .instrument import _OBSERVER, track
 from .key import Key
@@ -282,15 +282,17 @@ class Store:
         try:
             observer = _OBSERVER.get()
             if observer is None:
-                return [
+                with lazy_group():  # lazy entities of one batch decode column by column
+                    return [
+                        decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
+                        for r in rows
+                    ]
+            start = perf_counter()
+            with lazy_group():
+                entities = [
                     decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
                     for r in rows
                 ]
-            start = perf_counter()
-            entities = [
-                decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
-                for r in rows
-            ]
             track(observer, model, entities, perf_counter() - start, operation)
             return entities
         finally:

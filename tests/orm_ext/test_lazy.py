@@ -27,6 +27,7 @@ from orm_ext import (
     StringProperty,
     TextProperty,
     UnprojectedPropertyError,
+    _codegen,
     codec,
     instrument,
     projection,
@@ -59,7 +60,9 @@ class AlwaysLazy(Model):
 _text = st.text(max_size=40)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 _thing = st.fixed_dictionaries(
@@ -178,14 +181,19 @@ def test_concurrent_first_reads_decode_each_property_once(sqlite_store, monkeypa
     with orm_ext.lazy():
         entity = key.get()
     calls: list[str] = []
-    real = EntitySource._decode
+    real = _codegen.value_decoder
 
-    def slow_decode(self, prop):
-        calls.append(prop._code_name)
-        threading.Event().wait(0.01)  # widen the race window
-        return real(self, prop)
+    def counting(prop):
+        inner = real(prop)
 
-    monkeypatch.setattr(EntitySource, "_decode", slow_decode)
+        def decode(value):
+            calls.append(prop._code_name)
+            threading.Event().wait(0.01)  # widen the race window
+            return inner(value)
+
+        return decode
+
+    monkeypatch.setattr(_codegen, "value_decoder", counting)
     barrier = threading.Barrier(12)
     seen: list[object] = []
 
@@ -243,7 +251,9 @@ def test_store_opened_lazy_reads_lazy_entities(tmp_path):
         key = _thing().put()
         entity = key.get()
         fetched = LazyThing.query().get()
-        assert isinstance(entity._source, EntitySource) and isinstance(fetched._source, EntitySource)
+        assert isinstance(entity._source, EntitySource) and isinstance(
+            fetched._source, EntitySource
+        )
         assert entity.s == "name"
     finally:
         orm_ext.set_store(previous)
@@ -280,3 +290,24 @@ def test_profiler_sees_which_properties_code_read_on_lazy_entities(sqlite_store)
         entity = LazyThing.query().get()
         entity.s, entity.i, entity.s  # noqa: B018
     assert recorder.reads == ["s", "i"]
+
+
+def test_first_read_on_one_entity_decodes_that_property_for_its_whole_batch(sqlite_store):
+    orm_ext.put_multi([_thing(i=n) for n in range(5)])
+    with orm_ext.lazy():
+        entities = LazyThing.query().order(LazyThing.i).fetch()
+    assert entities[0].i == 0
+    # The rest got theirs in the same pass: plain attribute lookups from now on.
+    assert [e.__dict__["i"] for e in entities] == [0, 1, 2, 3, 4]
+    assert all("t" not in e.__dict__ for e in entities)
+
+
+def test_corrupt_value_in_one_entity_of_a_lazy_batch_fails_only_that_entity(store):
+    keys = orm_ext.put_multi([_thing(i=n) for n in range(3)])
+    _break(store, LazyThing, keys[1], "t")
+    with orm_ext.lazy():
+        entities = orm_ext.get_multi(keys)
+    assert entities[0].t == "long " * 50 and entities[2].t == "long " * 50
+    with pytest.raises(CorruptEntityError) as info:
+        entities[1].t  # noqa: B018
+    assert (info.value.key, info.value.property) == (keys[1], "t")
