@@ -50,7 +50,10 @@ class KindSchema:
                 columns.append(
                     sa.Column(prop._name, prop._column_type(), nullable=True, index=True)
                 )
-        self.table = sa.Table(self.kind, self.metadata, *columns)
+        # AUTOINCREMENT: SQLite would otherwise hand a deleted entity's id to the next
+        # new one, so a stale Key would read another entity (PostgreSQL and MariaDB
+        # never reuse ids either).
+        self.table = sa.Table(self.kind, self.metadata, *columns, sqlite_autoincrement=True)
         self.side: dict[str, sa.Table] = {}
         for name, prop in self.repeated.items():
             self.side[name] = sa.Table(
@@ -90,5 +93,5 @@ class KindSchema:
                 table = engine.dialect.identifier_preparer.quote(self.kind)
                 conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
                 for index in self.table.indexes:
-                    if column in index.columns:
+                    if any(c is column for c in index.columns):
                         index.create(conn, checkfirst=True)
