@@ -65,6 +65,14 @@ class KindSchema:
         self._ready = False
         self._lock = threading.Lock()
 
+    def keys_condition(self, ids: list[int], names: list[str]) -> sa.ColumnElement[bool]:
+        """Rows of these int ids and names: an int id never matches a named row's _key_id."""
+        table = self.table
+        return sa.or_(
+            sa.and_(table.c[KEY_ID].in_(ids), table.c[KEY_NAME].is_(None)),
+            table.c[KEY_NAME].in_(names),
+        )
+
     def column(self, prop: Property) -> sa.ColumnElement:
         return self.table.c[prop._name]
 

@@ -108,15 +108,20 @@ def _key_filter(schema: KindSchema, op: str, value: Any) -> sa.ColumnElement[boo
     if op == "in":
         ids = [k.id() for k in keys if isinstance(k.id(), int)]
         names = [k.id() for k in keys if isinstance(k.id(), str)]
-        return sa.or_(table.c[KEY_ID].in_(ids), table.c[KEY_NAME].in_(names))
+        return schema.keys_condition(ids, names)
     ident = value.id()
+    name = table.c[KEY_NAME]
     if isinstance(ident, str):
         if op not in ("==", "!="):
             raise BadFilterError(
                 f"filter key {op} {value!r}: string ids compare only with == and !="
             )
-        return _compare(table.c[KEY_NAME], op, ident) if op == "==" else table.c[KEY_NAME] != ident
-    return _compare(table.c[KEY_ID], op, ident)
+        # != keeps the int-keyed entities, whose name is NULL.
+        return name == ident if op == "==" else sa.or_(name != ident, name.is_(None))
+    # An int id is never a named entity's internal row id.
+    if op == "!=":
+        return sa.or_(table.c[KEY_ID] != ident, name.is_not(None))
+    return sa.and_(_compare(table.c[KEY_ID], op, ident), name.is_(None))
 
 
 class ConjunctionNode(Node):

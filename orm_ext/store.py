@@ -211,6 +211,20 @@ class Store:
         side_rows: list[tuple[int, dict[str, Any]]] = []
         if with_id:
             ids = [row[KEY_ID] for _, row, _ in with_id]
+            taken = conn.execute(
+                sa.select(table.c[KEY_ID], table.c[KEY_NAME]).where(
+                    table.c[KEY_ID].in_([k.id() for _, _, k in with_id if k.integer_id()]),
+                    table.c[KEY_NAME].is_not(None),
+                )
+            ).first()
+            if taken is not None:
+                # Overwriting the row would silently delete the named entity.
+                raise BadValueError(
+                    f"put of {Key._from_parts(kind, taken[0])!r}: that id is the row id of "
+                    f"{Key._from_parts(kind, taken[1])!r} in this kind's table; let the "
+                    "database allocate int ids (Key without id) or use a str id "
+                    "(nothing was written)"
+                )
             conn.execute(sa.delete(table).where(table.c[KEY_ID].in_(ids)))
             for side in schema.side.values():
                 conn.execute(sa.delete(side).where(side.c[KEY_ID].in_(ids)))
@@ -260,7 +274,7 @@ class Store:
                 table = schema.table
                 ids = [k.id() for k in group if isinstance(k.id(), int)]
                 names = [k.id() for k in group if isinstance(k.id(), str)]
-                cond = sa.or_(table.c[KEY_ID].in_(ids), table.c[KEY_NAME].in_(names))
+                cond = schema.keys_condition(ids, names)
                 if schema.side:
                     found = conn.execute(sa.select(table.c[KEY_ID]).where(cond)).scalars().all()
                     for side in schema.side.values():
@@ -309,11 +323,12 @@ class Store:
         found: dict[Key, Model] = {}
         with self.connection() as conn:
             for model, group in _group_keys(keys, "get_multi").items():
-                table = self.schema(model).table
+                schema = self.schema(model)
+                table = schema.table
                 ids = [k.id() for k in group if isinstance(k.id(), int)]
                 names = [k.id() for k in group if isinstance(k.id(), str)]
                 stmt = sa.select(table.c[KEY_ID], table.c[KEY_NAME], table.c[PB]).where(
-                    sa.or_(table.c[KEY_ID].in_(ids), table.c[KEY_NAME].in_(names))
+                    schema.keys_condition(ids, names)
                 )
                 rows = conn.execute(stmt).all()
                 for entity in self.decode_rows(model, rows, "get"):
