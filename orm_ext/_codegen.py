@@ -16,12 +16,13 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .properties import _EPOCH, _EPOCH_ORDINAL, _US_PER_DAY, Property
+from .properties import _EPOCH, _EPOCH_ORDINAL, _US_PER_DAY, Property, _CompressibleProperty
 
 if TYPE_CHECKING:
     from .model import Model
 
-Decoder = Callable[[Any, dict[str, Any]], None]
+# Fills the dict; returns the names of values left compressed (deferred), if any.
+Decoder = Callable[[Any, dict[str, Any]], list[str] | None]
 
 _NAMESPACE = {
     "_EPOCH": _EPOCH,
@@ -43,6 +44,10 @@ def decoder_for(model: type[Model], names: frozenset[str] | None = None) -> Deco
         wanted = props.values() if names is None else [props[n] for n in props if n in names]
         decoder = cache[names] = _generate(model, wanted, projected=names is not None)
     return decoder
+
+
+def _deferrable(prop: Property) -> bool:
+    return isinstance(prop, _CompressibleProperty) and not prop._repeated
 
 
 def value_decoder(prop: Property) -> Callable[[Any], Any]:
@@ -75,15 +80,26 @@ def _generate(model: type[Model], props: Iterable[Property], *, projected: bool)
         # A projected entity says what it holds, in declaration order (ndb's attribute).
         namespace["_PROJECTION"] = projection_names(model, frozenset(p._code_name for p in props))
         lines.append("    d['_projection'] = _PROJECTION")
+    deferring = False
     for i, prop in enumerate(props):
         out = f"d[{prop._code_name!r}]"
         body = prop._decode_source("v", out) if prop._is_builtin() else None
         if body is None:
             namespace[f"P{i}"] = prop
             body = [f"{out} = P{i}._decode_value(v)"]
+        elif _deferrable(prop):
+            # As in ndb, a compressed value stays compressed until code reads it:
+            # the entity's source decompresses it (for its whole batch) on first read.
+            body = ["if v.meaning & 4:", f"    D.append({prop._code_name!r})", "else:"] + [
+                f"    {line}" for line in body
+            ]
+            deferring = True
         lines.append(f"    v = g({prop._name!r})")
         lines.append("    if v is not None:")
         lines.extend(f"        {line}" for line in body)
+    if deferring:
+        lines.insert(2, "    D = []")
+        lines.append("    return D")
     source = "\n".join(lines) + "\n"
     code = compile(source, f"<orm_ext decoder for {model.__name__}>", "exec")
     exec(code, namespace)

@@ -151,10 +151,15 @@ def build_entity(
             values["_projection"] = _codegen.projection_names(model_class, names)
         return entity
     try:
-        _codegen.decoder_for(model_class, names)(msg.properties, values)
+        deferred = _codegen.decoder_for(model_class, names)(msg.properties, values)
     except Exception as exc:
         raise _corrupt_value(model_class, msg, names, key, exc) from exc
     values["_key"] = key  # the decoder of a projection also set _projection
+    if deferred:
+        # Compressed values wait in the message until first read.
+        values["_source"] = EntitySource(
+            model_class, key, msg=msg, names=frozenset(deferred), entity=entity
+        )
     return entity
 
 

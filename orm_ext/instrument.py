@@ -123,10 +123,13 @@ def track(
     for entity in entities:
         if entity is None:
             continue
+        # Decoded values wait aside, so that each first read is seen.
+        values = entity.__dict__
+        pending = {n: values.pop(n) for n in list(values) if n in props}
         source = entity._source
         if source is None:
-            values = entity.__dict__
-            pending = {n: values.pop(n) for n in list(values) if n in props}
             source = values["_source"] = EntitySource(model, entity._key, pending=pending)
+        else:
+            source.pending = {**(source.pending or {}), **pending}
         source.watch(batch, observer)
     observer.decoded(batch)

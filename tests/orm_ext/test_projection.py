@@ -44,13 +44,13 @@ def _seed(n: int = 3) -> list[orm_ext.Key]:
     )
 
 
-def _corrupt_description(store: orm_ext.Store, key: orm_ext.Key) -> None:
-    """Make the stored description undecodable, so any decode of it raises."""
+def _corrupt_views(store: orm_ext.Store, key: orm_ext.Key) -> None:
+    """Store a string where the int 'views' belongs, so any decode of it raises."""
     table = store.schema(ProjVideo).table
     with store.engine.begin() as conn:
         blob = conn.execute(sa.select(table.c._pb).where(table.c._key_id == key.id())).scalar_one()
         msg = Entity.FromString(blob)
-        msg.properties["description"].blob_value = b"not zlib at all"
+        msg.properties["views"].string_value = "not an int"
         conn.execute(
             table.update().where(table.c._key_id == key.id()).values(_pb=msg.SerializeToString())
         )
@@ -61,12 +61,12 @@ def _corrupt_description(store: orm_ext.Store, key: orm_ext.Key) -> None:
 
 def test_projected_fetch_never_decodes_unnamed_properties(store):
     keys = _seed(2)
-    _corrupt_description(store, keys[0])
+    _corrupt_views(store, keys[0])
     with pytest.raises(orm_ext.CorruptEntityError):
-        ProjVideo.query().fetch()  # a full decode reads the broken description
-    with projection(ProjVideo, "title", "views"):
-        videos = ProjVideo.query().order(ProjVideo.views).fetch()
-    assert [(v.title, v.views) for v in videos] == [("v0", 0), ("v1", 1)]
+        ProjVideo.query().fetch()  # a full decode reads the broken views
+    with projection(ProjVideo, "title", "tags"):
+        videos = ProjVideo.query().order(ProjVideo.title).fetch()
+    assert [(v.title, v.tags) for v in videos] == [("v0", ["t0"]), ("v1", ["t1"])]
 
 
 @pytest.mark.parametrize(
