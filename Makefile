@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.protolens-installed
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format proto bench browser-deps clean
+.PHONY: demo test test-main lint format proto bench browser-deps clean
+
+include mk/ndb.mk
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,8 +26,12 @@ browser-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	} || echo "make test: could not install chromium; browser tests will say why they skip"
 
-# pytest exits 5 when it collected nothing: that fails here like any error.
-test: $(STAMP) browser-deps
+# The main suite on SQLite, PostgreSQL and MariaDB, then the ndb adapters in
+# their own venvs. pytest exits 5 when it collected nothing: that fails here
+# like any error.
+test: test-main test-ndb
+
+test-main: $(STAMP) browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -44,4 +50,4 @@ bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .tox build *.egg-info protolens.db
+	rm -rf $(VENV) $(AE_VENV) $(CN_VENV) .tox build *.egg-info protolens.db*

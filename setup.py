@@ -32,6 +32,9 @@ setup(
         "mysql": ["pymysql>=1.1"],
         "django": ["django>=5.2,<5.3"],
         "celery": ["celery[redis]>=5.4", "redis>=5.0"],
+        # The ndb adapters: each library in an environment of its own (see tox.ini).
+        "appengine": ["appengine-python-standard>=3.1,<4", "urllib3<2"],
+        "cloud-ndb": ["google-cloud-ndb>=2.3,<3"],
         "dev": [
             "psycopg[binary]>=3.1.18",
             "pymysql>=1.1",
