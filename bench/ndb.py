@@ -110,7 +110,6 @@ def _capture_pbs() -> list:
 
 
 def _time(fn) -> float:
-    gc.collect()
     gc.disable()  # as timeit does: a collection landing in one side skews the median
     try:
         start = time.perf_counter()

@@ -323,9 +323,5 @@ class CloudNdbAdapter(Adapter):
             for name in ("put_multi", "put_multi_async"):
                 wrap(owner, name, _refuse_projected_batch(f"{name}()"))
 
-    def uninstall(self) -> None:
-        super().uninstall()
-        _PLANS.clear()
-
 
 ADAPTER = CloudNdbAdapter()
