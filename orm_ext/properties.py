@@ -330,6 +330,11 @@ class Property:
         from .query import FilterNode
 
         self._check_queryable(f"filter {self!r} {op} {value!r}")
+        if value is None and op not in ("==", "!="):
+            raise BadFilterError(
+                f"filter {self!r} {op} None: None only compares with == and != "
+                f"(None sorts before every value, so use {self!r} != None to exclude it)"
+            )
         return FilterNode(self, op, self._filter_value(value))
 
     def __eq__(self, value: Any) -> FilterNode:  # type: ignore[override]

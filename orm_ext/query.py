@@ -85,6 +85,8 @@ def _inherited(model: type[Model], prop: Any) -> bool:
 
 def _compare(col: sa.ColumnElement, op: str, value: Any) -> sa.ColumnElement[bool]:
     if op == "in":
+        if None in value:  # IN [..., None] also matches the entities whose value is None
+            return sa.or_(col.in_([v for v in value if v is not None]), col.is_(None))
         return col.in_(value)
     if value is None:
         if op == "==":
