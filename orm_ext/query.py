@@ -198,14 +198,15 @@ class Cursor:
         _fingerprint: str = "",
     ) -> None:
         if urlsafe is not None:
-            text = urlsafe.decode("ascii") if isinstance(urlsafe, bytes) else urlsafe
             try:
+                text = urlsafe.decode("ascii") if isinstance(urlsafe, bytes) else urlsafe
                 raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
                 doc = json.loads(raw)
                 values, _fingerprint = doc["v"], doc["f"]
                 if not isinstance(values, list):
                     raise ValueError
-            except (ValueError, KeyError, TypeError):
+                values = [_from_json(v) for v in values]
+            except (ValueError, KeyError, TypeError, AttributeError):
                 raise BadCursorError(
                     f"Cursor(urlsafe={urlsafe!r}): not a cursor; pass exactly what "
                     "fetch_page() or urlsafe() returned"
@@ -214,7 +215,8 @@ class Cursor:
         self.fingerprint = _fingerprint
 
     def urlsafe(self) -> str:
-        raw = json.dumps({"v": self.values, "f": self.fingerprint}, separators=(",", ":"))
+        values = [_to_json(v) for v in self.values]
+        raw = json.dumps({"v": values, "f": self.fingerprint}, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode("ascii")
 
     __str__ = urlsafe
@@ -229,6 +231,19 @@ class Cursor:
 
     def __repr__(self) -> str:
         return f"Cursor(urlsafe={self.urlsafe()!r})"
+
+
+def _to_json(value: Any) -> Any:
+    # An indexed BytesProperty's column value: JSON has no bytes.
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"b": base64.urlsafe_b64encode(bytes(value)).decode("ascii")}
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return base64.urlsafe_b64decode(value["b"])
+    return value
 
 
 class Query:
