@@ -319,7 +319,8 @@ def _attempt(row: Any, token: str, attempt: int) -> None:
         if children:
             _spawn(row, token, children)
         else:
-            _finish(row, token, inst, "done", output, None)
+            # Keep the last failed attempt's error: "done after 3 attempts" is worth seeing.
+            _finish(row, token, inst, "done", output, row.error)
 
 
 def _call_finalized(inst: Pipeline | None, outcome: str, output_text: str | None) -> str | None:

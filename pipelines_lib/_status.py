@@ -185,8 +185,15 @@ def wait(pipeline_id: str, timeout: float | None = None, poll: float = 0.05) -> 
     deadline = None if timeout is None else time.monotonic() + timeout
     store = get_store()
     while True:
-        with store.read() as conn:
-            state = conn.execute(sa.select(P.state).where(P.id == pipeline_id)).scalar()
+        try:
+            with store.read() as conn:
+                state = conn.execute(sa.select(P.state).where(P.id == pipeline_id)).scalar()
+        except sa.exc.OperationalError:
+            # The database restarting is no reason to stop waiting; the deadline still holds.
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+            continue
         if state is None:
             with store.read() as conn:
                 _root_of(conn, pipeline_id)  # raises PipelineNotFound

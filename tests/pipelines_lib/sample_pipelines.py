@@ -109,15 +109,16 @@ class HardFails(Pipeline):
     backoff_seconds = 0.05
 
     def run(self) -> None:
+        time.sleep(0.4)  # so the slow sibling is surely running when the root aborts
         raise ValueError("bad data")
 
 
 class HardParent(Pipeline):
     def run(self) -> object:
+        yield Stamp("slow", 1.5)
         bad = yield HardFails()
         with After(bad):
             yield Stamp("never")
-        yield Stamp("slow", 1.0)
 
 
 class Flaky(Pipeline):
