@@ -84,22 +84,20 @@ class KindSchema:
             if self._ready:
                 return
             with engine.begin() as conn:
-                self.metadata.create_all(conn, checkfirst=True)
-            self._add_missing_columns(engine)
+                self.create(conn)
             self._ready = True
 
-    def _add_missing_columns(self, engine: sa.Engine) -> None:
+    def create(self, conn: sa.Connection) -> None:
+        """Create missing tables and add missing index columns on *conn* (in its transaction)."""
+        self.metadata.create_all(conn, checkfirst=True)
         # A property indexed after the table was made: add its column, as ndb
         # would start indexing it (entities written before are indexed when re-put).
-        existing = {c["name"] for c in sa.inspect(engine).get_columns(self.kind)}
+        existing = {c["name"] for c in sa.inspect(conn).get_columns(self.kind)}
         missing = [c for c in self.table.columns if c.name not in existing]
-        if not missing:
-            return
-        with engine.begin() as conn:
-            for column in missing:
-                ddl = sa.schema.CreateColumn(column).compile(dialect=engine.dialect)
-                table = engine.dialect.identifier_preparer.quote(self.kind)
-                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
-                for index in self.table.indexes:
-                    if any(c is column for c in index.columns):
-                        index.create(conn, checkfirst=True)
+        for column in missing:
+            ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+            table = conn.dialect.identifier_preparer.quote(self.kind)
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {ddl}")
+            for index in self.table.indexes:
+                if any(c is column for c in index.columns):
+                    index.create(conn, checkfirst=True)

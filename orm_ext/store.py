@@ -68,6 +68,10 @@ class Store:
         self._tx: ContextVar[sa.Connection | None] = ContextVar(
             f"orm_ext_tx_{id(self)}", default=None
         )
+        # Schemas whose tables the current (SQLite) transaction created.
+        self._tx_ensured: ContextVar[set[KindSchema] | None] = ContextVar(
+            f"orm_ext_tx_ensured_{id(self)}", default=None
+        )
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -83,7 +87,18 @@ class Store:
                 if schema is None:
                     schema = KindSchema(model)
                     self._schemas[model] = schema
-        schema.ensure(self.engine)
+        if not schema._ready:
+            conn = self._tx.get()
+            if conn is not None and conn.dialect.name == "sqlite":
+                # SQLite locks the whole database for the transaction's writes, so DDL
+                # on another connection would wait for it forever: create the tables
+                # in the transaction, and call them ready only once it commits.
+                ensured = self._tx_ensured.get()
+                if ensured is not None and schema not in ensured:
+                    schema.create(conn)
+                    ensured.add(schema)
+                return schema
+            schema.ensure(self.engine)
         return schema
 
     @contextlib.contextmanager
@@ -105,12 +120,17 @@ class Store:
         if self._tx.get() is not None:
             yield self._tx.get()  # type: ignore[misc]
             return
+        ensured: set[KindSchema] = set()
         with self.engine.begin() as conn:
             token = self._tx.set(conn)
+            ensured_token = self._tx_ensured.set(ensured)
             try:
                 yield conn
             finally:
+                self._tx_ensured.reset(ensured_token)
                 self._tx.reset(token)
+        for schema in ensured:  # committed: their tables now exist for everyone
+            schema._ready = True
 
     def in_transaction(self) -> bool:
         """Whether the current context is inside ``transaction()``."""
