@@ -25,6 +25,7 @@ from ._errors import (
     KindError,
     ProjectedEntityWriteError,
     ResilientQueryError,
+    UnknownPropertyError,
     UnprojectedPropertyError,
 )
 from ._lazy import lazy
@@ -88,6 +89,7 @@ __all__ = [
     "Store",
     "StringProperty",
     "TextProperty",
+    "UnknownPropertyError",
     "UnprojectedPropertyError",
     "connect",
     "delete_multi",

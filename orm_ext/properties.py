@@ -152,6 +152,13 @@ class Property:
                 f"{owner}.{name}: stored name {self._name!r} must not start with '_'; "
                 "pass another name="
             )
+        if name in ("key", "id"):
+            # Model.key is the entity's key and Model(id=...) sets it: a property would hide them.
+            raise BadValueError(
+                f"{owner}.{name}: {name!r} is reserved for the entity's key; use another attribute "
+                f"name and keep the stored name with name={name!r}, e.g. "
+                f"{name}_ = StringProperty(name={name!r})"
+            )
 
     def __repr__(self) -> str:
         owner = self._model.__name__ if self._model else "?"

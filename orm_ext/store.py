@@ -174,11 +174,17 @@ class Store:
                     f"{entity._projection!r}, so writing it would erase the other properties; "
                     "read it outside projection(...) to change it (nothing was written)"
                 )
+        # The same complete key twice in one batch: the last one wins, as a second put would.
+        last = {e._key: i for i, e in enumerate(entities) if e._key is not None and e._key.id()}
         groups: dict[type[Model], list[tuple[int, Model, dict[str, Any]]]] = defaultdict(list)
+        keys: list[Key | None] = [None] * len(entities)
         for i, entity in enumerate(entities):
             entity._prepare_for_put()
-            groups[type(entity)].append((i, entity, self._row(entity)))
-        keys: list[Key | None] = [None] * len(entities)
+            row = self._row(entity)
+            if entity._key is not None and last.get(entity._key, i) != i:
+                keys[i] = entity._key
+                continue
+            groups[type(entity)].append((i, entity, row))
         with self.connection() as conn:
             for model, items in groups.items():
                 for i, key in self._write_kind(conn, model, items):

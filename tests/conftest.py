@@ -94,6 +94,21 @@ def store(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[or
 
 
 @pytest.fixture
+def postgresql_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[orm_ext.Store]:
+    """An empty store on the real PostgreSQL, for PostgreSQL's own rules (no skip elsewhere)."""
+    url = database_url("postgresql", tmp_path_factory)
+    store = orm_ext.Store(url)
+    store.drop_all()
+    previous = orm_ext.set_store(store)
+    try:
+        yield store
+    finally:
+        orm_ext.set_store(previous)
+        store.drop_all()
+        store.close()
+
+
+@pytest.fixture
 def sqlite_store(tmp_path: os.PathLike) -> Iterator[orm_ext.Store]:
     """An empty SQLite store (for rules that do not depend on the backend)."""
     store = orm_ext.Store(f"sqlite:///{tmp_path}/t.db")

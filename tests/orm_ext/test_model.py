@@ -154,3 +154,9 @@ def test_get_by_id_reads_entity(sqlite_store):
     key = ModelThing(title="a").put()
     assert ModelThing.get_by_id(key.id()).title == "a"
     assert ModelThing.get_by_id(10**6) is None
+
+
+@pytest.mark.parametrize("name", ["key", "id"])
+def test_property_named_like_the_key_is_refused_with_the_way_out(name):
+    with pytest.raises(BadValueError, match=rf"reserved for the entity's key.*name={name!r}"):
+        type("ModelReservedName", (Model,), {name: StringProperty()})

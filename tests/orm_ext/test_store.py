@@ -313,9 +313,8 @@ def test_property_indexed_later_gets_its_column_on_first_use(store):
         Model._kind_map["StoreEvolvingKind"] = StoreEvolving
 
 
-def test_store_survives_postgresql_terminating_its_connections(store, backend):
-    if backend != "postgresql":
-        pytest.skip("pg_terminate_backend is PostgreSQL's")
+def test_store_survives_postgresql_terminating_its_connections(postgresql_store):
+    store = postgresql_store
     key = StoreOther(name="before").put()
     assert key.get().name == "before"  # a pooled connection now exists
     killer = sa.create_engine(store.engine.url, poolclass=sa.pool.NullPool)
@@ -344,3 +343,11 @@ def test_no_default_store_says_how_to_connect():
 def test_get_multi_refuses_incomplete_key(store):
     with pytest.raises(BadValueError, match="not a complete Key"):
         orm_ext.get_multi([Key("StoreOther")])
+
+
+def test_same_key_twice_in_one_batch_keeps_the_last(store):
+    first, second = StoreOther(id="dup", name="first"), StoreOther(id="dup", name="second")
+    keys = orm_ext.put_multi([first, second])
+    assert keys == [Key("StoreOther", "dup")] * 2
+    assert keys[0].get().name == "second"
+    assert StoreOther.query().count() == 1
