@@ -30,12 +30,16 @@ def server_timing(profile: dict[str, Any]) -> str:
     """
     return ", ".join(
         [
-            f'db;dur={profile["db_ms"]};desc="Database ({len(profile["queries"])} statements)"',
-            f'decode;dur={profile["decode_ms"]};desc="Protobuf decode ({profile["entities"]} entities)"',
+            f'db;dur={profile["db_ms"]};desc="Database ({_n(len(profile["queries"]), "statement")})"',
+            f'decode;dur={profile["decode_ms"]};desc="Protobuf decode ({_n(profile["entities"], "entity", "entities")})"',
             f'app;dur={profile["app_ms"]};desc="Application"',
             f'total;dur={profile["total_ms"]};desc="Total"',
         ]
     )
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 def log_fields(profile: dict[str, Any], url: str) -> dict[str, Any]:
@@ -119,8 +123,8 @@ def render_html(profile: dict[str, Any]) -> str:
         db_ms=f"{p['db_ms']:.1f}",
         decode_ms=f"{p['decode_ms']:.1f}",
         app_ms=f"{p['app_ms']:.1f}",
-        query_count=len(p["queries"]),
-        entities=p["entities"],
+        statements=_n(len(p["queries"]), "statement"),
+        entities=_n(p["entities"], "entity", "entities"),
         suggestions=_suggestions(p["suggestions"]),
         split=_split(p),
         timeline=_timeline(p),
