@@ -233,3 +233,14 @@ def test_profile_pages_themselves_are_not_profiled():
         client = client_for("staff")
         page = client.get(client.get("/wide/")[HEADER])
     assert HEADER not in page
+
+
+def test_sql_store_setting_keeps_profiles_in_a_table(tmp_path):
+    with profiler_settings(STORE=f"sqlite:///{tmp_path}/profiles.db"):
+        client = client_for("staff")
+        profile = profile_json(client, client.get("/wide/")[HEADER])
+        from middleware.django._settings import get_config
+
+        get_config().profiler.store.engine.dispose()
+    assert profile["suggestions"][0]["properties"] == app.READ
+    assert (tmp_path / "profiles.db").stat().st_size > 0
