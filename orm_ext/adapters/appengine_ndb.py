@@ -29,12 +29,19 @@ from __future__ import annotations
 
 import contextvars
 import weakref
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._errors import ProjectedEntityWriteError, UnprojectedPropertyError
 from ..projection import current, names_for
-from ._base import Adapter, bad_name
+from ._ndb_common import (
+    _capture_context,
+    _entered_var,
+    _NdbAdapter,
+    _projected_kinds,
+    _refuse_projected_arg,
+    _run_in_context,
+    _wrap_guards,
+)
 
 try:
     from google.appengine.api import datastore_errors
@@ -57,7 +64,6 @@ __all__ = [
     "NdbUnprojectedPropertyError",
 ]
 
-_LIB = "google.appengine.ext.ndb"
 _INDEX_VALUE = entity_bytes_pb2.Property.INDEX_VALUE
 
 
@@ -73,30 +79,21 @@ class NdbProjectedEntityWriteError(ProjectedEntityWriteError, datastore_errors.B
 
 # generator -> the contextvars.Context captured when its tasklet was created.
 _TASKLET_CONTEXT: weakref.WeakKeyDictionary[Any, contextvars.Context] = weakref.WeakKeyDictionary()
-# Inside a captured context, the context itself: lets a nested step see it is
-# already there (Context.run refuses to enter a context twice).
-_ENTERED: contextvars.ContextVar[contextvars.Context | None] = contextvars.ContextVar(
-    "orm_ext_ndb_entered", default=None
-)
+_ENTERED = _entered_var("orm_ext_ndb_entered")
 # Set in the context of ndb's own batches: decode fully whatever is active.
 _FULL: contextvars.ContextVar[bool] = contextvars.ContextVar("orm_ext_ndb_full", default=False)
 
 
 def _capture_tasklet_context(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     gen = args[0] if args else kwargs["gen"]
-    captured = contextvars.copy_context()
-    captured.run(_ENTERED.set, captured)
-    _TASKLET_CONTEXT[gen] = captured
+    _TASKLET_CONTEXT[gen] = _capture_context(_ENTERED)
     return wrapped(*args, **kwargs)
 
 
 def _step_in_context(gen_index: int) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
         gen = args[gen_index] if len(args) > gen_index else kwargs["gen"]
-        captured = _TASKLET_CONTEXT.get(gen)
-        if captured is None or _ENTERED.get() is captured:
-            return wrapped(*args, **kwargs)
-        return captured.run(wrapped, *args, **kwargs)
+        return _run_in_context(_TASKLET_CONTEXT.get(gen), _ENTERED, wrapped, args, kwargs)
 
     return wrapper
 
@@ -216,28 +213,6 @@ def _pb_to_entity(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any
     return entity
 
 
-# --- read guard ----------------------------------------------------------------
-
-
-def _code_names(entity: Any) -> tuple[str, ...]:
-    props = type(entity)._properties
-    return tuple(props[name]._code_name if name in props else name for name in entity._projection)
-
-
-def _guard_get_value(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    except _model.UnprojectedPropertyError as err:
-        if isinstance(err, NdbUnprojectedPropertyError):
-            raise
-        entity = args[0] if args else kwargs["entity"]
-        raise NdbUnprojectedPropertyError(
-            f"{type(entity).__name__}.{instance._code_name} is not in the projection "
-            f"{_code_names(entity)!r}; add it to projection(...) or read the entity "
-            "outside the context"
-        ) from None
-
-
 # --- caches: projected gets skip the context cache and memcache ---------------
 
 
@@ -275,12 +250,6 @@ def _batcher(ctx: Any) -> _ProjectedGetBatcher:
     return batcher
 
 
-def _projected_kinds(active: Mapping[type, frozenset[str]]) -> set[str]:
-    return {
-        cls._get_kind() for cls in active if isinstance(cls, type) and issubclass(cls, _model.Model)
-    }
-
-
 @_tasklets.tasklet
 def _projected_get(ctx: Any, key: Any, ctx_options: dict) -> Any:
     options = _context._make_ctx_options(ctx_options)
@@ -295,7 +264,7 @@ def _context_get(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     if not active:
         return wrapped(*args, **kwargs)
     key, *rest = args or (kwargs.pop("key"),)
-    if rest or key.kind() not in _projected_kinds(active):
+    if rest or key.kind() not in _projected_kinds(active, _model.Model):
         return wrapped(key, *rest, **kwargs)
     return _projected_get(instance, key, kwargs)
 
@@ -311,94 +280,36 @@ def _stock_run_queue(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> 
     return full.run(wrapped, *args, **kwargs)
 
 
-# --- writes ------------------------------------------------------------------
-
-
-def _write_error(operation: str, entity: Any) -> NdbProjectedEntityWriteError:
-    return NdbProjectedEntityWriteError(
-        f"{operation}: {type(entity).__name__}(key={entity._key!r}) is a projected entity "
-        f"holding only {_code_names(entity)!r}; writing it would drop the other properties, "
-        "so nothing was written. Read it again outside the projection context and write that."
-    )
-
-
-def _refuse_projected_self(operation: str) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if instance is not None and instance._projection:
-            raise _write_error(operation, instance)
-        return wrapped(*args, **kwargs)
-
-    return wrapper
-
-
-def _refuse_projected_arg(operation: str) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        entity = args[0] if args else kwargs["entity"]
-        if getattr(entity, "_projection", None):
-            raise _write_error(operation, entity)
-        return wrapped(*args, **kwargs)
-
-    return wrapper
-
-
-def _refuse_projected_batch(operation: str) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        entities, *rest = args or (kwargs.pop("entities"),)
-        entities = list(entities)  # checked whole before the first one is queued
-        for entity in entities:
-            if getattr(entity, "_projection", None):
-                raise _write_error(operation, entity)
-        return wrapped(entities, *rest, **kwargs)
-
-    return wrapper
-
-
 # --- the adapter ---------------------------------------------------------------
 
 
-def _is_ndb_class(cls: type) -> bool:
-    return any(
-        (getattr(c, "__module__", "") or "").startswith(_LIB) for c in getattr(cls, "__mro__", ())
-    )
-
-
-class AppEngineNdbAdapter(Adapter):
+class AppEngineNdbAdapter(_NdbAdapter):
     """Projection for App Engine ndb models (``google.appengine.ext.ndb``)."""
 
     name = "appengine_ndb"
+    _library = "google.appengine.ext.ndb"
+    _model_module = _model
 
-    def handles(self, model: type) -> bool:
-        return isinstance(model, type) and _is_ndb_class(model) and issubclass(model, _model.Model)
-
-    def property_names(self, model: type) -> Sequence[str]:
-        return [p._code_name for p in model._properties.values()]
-
-    def resolve(self, model: type, item: Any) -> str:
-        valid = self.property_names(model)
-        if isinstance(item, str):
-            if item in valid:
-                return item
-        elif isinstance(item, _model.Property):
-            prop = model._properties.get(item._name.decode("utf-8"))
-            if prop is item:
-                return item._code_name
-        raise bad_name(model, item, valid)
+    @staticmethod
+    def _datastore_name(prop: Any) -> str:
+        return prop._name.decode("utf-8")  # App Engine ndb keeps it as bytes
 
     def _apply(self) -> None:
         wrap = self._patches.wrap
         wrap(_model, "ModelAdapter.pb_to_entity", _pb_to_entity)
-        wrap(_model, "Property._get_value", _guard_get_value)
         wrap(_context, "Context.get", _context_get)
         wrap(_context, "AutoBatcher.run_queue", _stock_run_queue)
         wrap(_tasklets, "_State.add_generator", _capture_tasklet_context)
         wrap(_tasklets, "Future._help_tasklet_along", _step_in_context(2))
         wrap(_tasklets, "Future._on_rpc_completion", _step_in_context(3))
-        for name in ("_put", "put", "_put_async", "put_async"):
-            wrap(_model, f"Model.{name}", _refuse_projected_self(f"{name}()"))
-        wrap(_context, "Context.put", _refuse_projected_arg("Context.put()"))
-        for owner in (_model, _ndb_package):
-            for name in ("put_multi", "put_multi_async"):
-                wrap(owner, name, _refuse_projected_batch(f"{name}()"))
+        _wrap_guards(
+            wrap, _model, _ndb_package, NdbUnprojectedPropertyError, NdbProjectedEntityWriteError
+        )
+        wrap(
+            _context,
+            "Context.put",
+            _refuse_projected_arg(NdbProjectedEntityWriteError, "Context.put()"),
+        )
 
 
 ADAPTER = AppEngineNdbAdapter()

@@ -27,12 +27,18 @@ decoded under it wherever it is resolved.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._errors import ProjectedEntityWriteError, UnprojectedPropertyError
 from ..projection import current, names_for
-from ._base import Adapter, bad_name
+from ._ndb_common import (
+    _capture_context,
+    _entered_var,
+    _NdbAdapter,
+    _projected_kinds,
+    _run_in_context,
+    _wrap_guards,
+)
 
 try:
     from google.cloud import ndb as _ndb_package
@@ -57,8 +63,6 @@ __all__ = [
     "CloudNdbUnprojectedPropertyError",
 ]
 
-_LIB = "google.cloud.ndb"
-
 
 class CloudNdbUnprojectedPropertyError(UnprojectedPropertyError, _model.UnprojectedPropertyError):
     """A dropped property was read; caught by ``except`` of either library's error."""
@@ -70,9 +74,7 @@ class CloudNdbProjectedEntityWriteError(ProjectedEntityWriteError, _exceptions.B
 
 # --- async: each tasklet runs in the context of the code that created it -----
 
-_ENTERED: contextvars.ContextVar[contextvars.Context | None] = contextvars.ContextVar(
-    "orm_ext_cloud_ndb_entered", default=None
-)
+_ENTERED = _entered_var("orm_ext_cloud_ndb_entered")
 # Set while ndb decodes an official projection query's result: leave it to ndb.
 _FULL: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "orm_ext_cloud_ndb_full", default=False
@@ -81,16 +83,12 @@ _FULL: contextvars.ContextVar[bool] = contextvars.ContextVar(
 
 def _capture_tasklet_context(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     wrapped(*args, **kwargs)
-    captured = contextvars.copy_context()
-    captured.run(_ENTERED.set, captured)
-    instance._orm_ext_context = captured
+    instance._orm_ext_context = _capture_context(_ENTERED)
 
 
 def _advance_in_context(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     captured = getattr(instance, "_orm_ext_context", None)
-    if captured is None or _ENTERED.get() is captured:
-        return wrapped(*args, **kwargs)
-    return captured.run(wrapped, *args, **kwargs)
+    return _run_in_context(captured, _ENTERED, wrapped, args, kwargs)
 
 
 # --- decode ------------------------------------------------------------------
@@ -184,40 +182,12 @@ def _entity_from_protobuf(wrapped: Any, instance: Any, args: tuple, kwargs: dict
     return plan.decode(pb)
 
 
-# --- read guard ----------------------------------------------------------------
-
-
-def _code_names(entity: Any) -> tuple[str, ...]:
-    props = type(entity)._properties
-    return tuple(props[name]._code_name if name in props else name for name in entity._projection)
-
-
-def _guard_get_value(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-    try:
-        return wrapped(*args, **kwargs)
-    except _model.UnprojectedPropertyError as err:
-        if isinstance(err, CloudNdbUnprojectedPropertyError):
-            raise
-        entity = args[0] if args else kwargs["entity"]
-        raise CloudNdbUnprojectedPropertyError(
-            f"{type(entity).__name__}.{instance._code_name} is not in the projection "
-            f"{_code_names(entity)!r}; add it to projection(...) or read the entity "
-            "outside the context"
-        ) from None
-
-
 # --- caches ------------------------------------------------------------------
-
-
-def _projected_kinds(active: Mapping[type, frozenset[str]]) -> set[str]:
-    return {
-        cls._get_kind() for cls in active if isinstance(cls, type) and issubclass(cls, _model.Model)
-    }
 
 
 def _key_get_async(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
     active = current()
-    if not active or instance.kind() not in _projected_kinds(active):
+    if not active or instance.kind() not in _projected_kinds(active, _model.Model):
         return wrapped(*args, **kwargs)
     options = kwargs.get("_options")
     if options is not None:
@@ -238,90 +208,40 @@ def _result_entity(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> An
         return official.run(wrapped, *args, **kwargs)
     if instance.result_type == _datastore_query.RESULT_TYPE_FULL:
         pb = instance.result_pb.entity
-        if pb.key.path[-1].kind in _projected_kinds(active):
+        if pb.key.path[-1].kind in _projected_kinds(active, _model.Model):
             # Decoded under the projection; the context cache is neither read nor written.
             return _model._entity_from_protobuf(pb)
     return wrapped(*args, **kwargs)
 
 
-# --- writes ------------------------------------------------------------------
-
-
-def _write_error(operation: str, entity: Any) -> CloudNdbProjectedEntityWriteError:
-    return CloudNdbProjectedEntityWriteError(
-        f"{operation}: {type(entity).__name__}(key={entity._key!r}) is a projected entity "
-        f"holding only {_code_names(entity)!r}; writing it would drop the other properties, "
-        "so nothing was written. Read it again outside the projection context and write that."
-    )
-
-
-def _refuse_projected_self(operation: str) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        if instance is not None and instance._projection:
-            raise _write_error(operation, instance)
-        return wrapped(*args, **kwargs)
-
-    return wrapper
-
-
-def _refuse_projected_batch(operation: str) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: tuple, kwargs: dict) -> Any:
-        entities, *rest = args or (kwargs.pop("entities"),)
-        entities = list(entities)  # checked whole before the first one is sent
-        for entity in entities:
-            if getattr(entity, "_projection", None):
-                raise _write_error(operation, entity)
-        return wrapped(entities, *rest, **kwargs)
-
-    return wrapper
-
-
 # --- the adapter ---------------------------------------------------------------
 
 
-def _is_cloud_ndb_class(cls: type) -> bool:
-    return any(
-        (getattr(c, "__module__", "") or "").startswith(_LIB) for c in getattr(cls, "__mro__", ())
-    )
-
-
-class CloudNdbAdapter(Adapter):
+class CloudNdbAdapter(_NdbAdapter):
     """Projection for google-cloud-ndb models (``google.cloud.ndb``)."""
 
     name = "cloud_ndb"
+    _library = "google.cloud.ndb"
+    _model_module = _model
 
-    def handles(self, model: type) -> bool:
-        return (
-            isinstance(model, type)
-            and _is_cloud_ndb_class(model)
-            and issubclass(model, _model.Model)
-        )
-
-    def property_names(self, model: type) -> Sequence[str]:
-        return [p._code_name for p in model._properties.values()]
-
-    def resolve(self, model: type, item: Any) -> str:
-        valid = self.property_names(model)
-        if isinstance(item, str):
-            if item in valid:
-                return item
-        elif isinstance(item, _model.Property) and model._properties.get(item._name) is item:
-            return item._code_name
-        raise bad_name(model, item, valid)
+    @staticmethod
+    def _datastore_name(prop: Any) -> str:
+        return prop._name
 
     def _apply(self) -> None:
         wrap = self._patches.wrap
         wrap(_model, "_entity_from_protobuf", _entity_from_protobuf)
-        wrap(_model, "Property._get_value", _guard_get_value)
         wrap(_key, "Key.get_async", _key_get_async)
         wrap(_datastore_query, "_Result.entity", _result_entity)
         wrap(_tasklets, "_TaskletFuture.__init__", _capture_tasklet_context)
         wrap(_tasklets, "_TaskletFuture._advance_tasklet", _advance_in_context)
-        for name in ("_put", "put", "_put_async", "put_async"):
-            wrap(_model, f"Model.{name}", _refuse_projected_self(f"{name}()"))
-        for owner in (_model, _ndb_package):
-            for name in ("put_multi", "put_multi_async"):
-                wrap(owner, name, _refuse_projected_batch(f"{name}()"))
+        _wrap_guards(
+            wrap,
+            _model,
+            _ndb_package,
+            CloudNdbUnprojectedPropertyError,
+            CloudNdbProjectedEntityWriteError,
+        )
 
 
 ADAPTER = CloudNdbAdapter()
