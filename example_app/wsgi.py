@@ -1,0 +1,11 @@
+"""WSGI entry point: ``gunicorn example_app.wsgi`` (or the demo's own server)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_app.settings")
+
+application = get_wsgi_application()
