@@ -32,11 +32,9 @@ if TYPE_CHECKING:
     from .model import Model
     from .properties import Property
 
-__all__ = ["EntitySource", "LazyGroup", "lazy", "lazy_group", "lazy_wanted"]
+__all__ = ["EntitySource", "LazyGroup", "current_group", "lazy", "lazy_group", "lazy_wanted"]
 
 _LAZY: ContextVar[bool | None] = ContextVar("orm_ext_lazy", default=None)
-# Set by a store opened with lazy=True around its own reads.
-STORE_LAZY: ContextVar[bool] = ContextVar("orm_ext_store_lazy", default=False)
 
 
 @contextmanager
@@ -60,14 +58,14 @@ def lazy(enabled: bool = True) -> Iterator[None]:
         _LAZY.reset(token)
 
 
-def lazy_wanted(model: type[Model]) -> bool:
-    """Whether entities of *model* decoded now should be lazy."""
+def lazy_wanted(model: type[Model], group: LazyGroup | None) -> bool:
+    """Whether entities of *model* decoded now (in *group*'s batch) should be lazy."""
     chosen = _LAZY.get()
     if chosen is None:
         chosen = model._lazy
         if chosen is None:
-            chosen = STORE_LAZY.get()
-    return bool(chosen)
+            return group is not None and group.store_lazy
+    return chosen
 
 
 class LazyGroup:
@@ -79,12 +77,32 @@ class LazyGroup:
     not one per entity, and later reads are plain attribute lookups.
     """
 
-    __slots__ = ("done", "lock", "members")
+    __slots__ = (
+        "batch",
+        "done",
+        "held",
+        "lock",
+        "members",
+        "observer",
+        "store_lazy",
+        "tracked",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, store_lazy: bool = False, tracked: bool = False) -> None:
         self.members: list[tuple[Model, EntitySource]] = []
+        # Tracked entities with nothing left to decode: the group itself is their
+        # source and holds their values here (no object per entity).
+        self.held: list[tuple[Model, dict[str, Any]]] = []
         self.done: set[str] = set()
         self.lock = threading.Lock()
+        self.store_lazy = store_lazy  # read through a store opened with lazy=True
+        self.tracked = tracked  # a profiler watches: values wait aside until first read
+        self.batch: DecodeBatch | None = None
+        self.observer: Observer | None = None
+
+    def watch(self, batch: DecodeBatch, observer: Observer) -> None:
+        """Report the first read of each property on this group's entities to *observer*."""
+        self.batch, self.observer = batch, observer
 
     def decode_column(self, prop: Property) -> None:
         """Decode *prop* on every member that lacks it (call with the lock held)."""
@@ -104,16 +122,55 @@ class LazyGroup:
                 source.errors = {**(source.errors or {}), name: source.corrupt(name, exc)}
         self.done.add(name)
 
+    def hand_over(self, name: str) -> None:
+        """Move the decoded *name* from every member's pending values into its entity."""
+        for entity, pending in self.held:
+            if name in pending:
+                entity.__dict__[name] = pending.pop(name)
+        for entity, source in self.members:
+            pending = source.pending
+            if pending is not None and name in pending:
+                entity.__dict__[name] = pending.pop(name)
+
+    def hold(self, entity: Model, values: dict[str, Any]) -> None:
+        """Keep *entity*'s decoded *values* aside until their first read (tracking)."""
+        self.held.append((entity, values))
+        entity.__dict__["_source"] = self
+
+    def load(self, entity: Model, prop: Property) -> tuple[bool, Any]:
+        """The source protocol for held entities: report the read, hand the column over."""
+        name = prop._code_name
+        batch = self.batch
+        if batch is not None and name not in batch.read_names:
+            batch.read_names.add(name)
+            self.observer.read(batch, name)  # type: ignore[union-attr]
+        values = entity.__dict__
+        with self.lock:
+            if name not in values:
+                self.hand_over(name)
+            if name in values:
+                return True, values[name]
+        return False, None
+
+    def copy_raw(self, prop: Property, props: Any) -> bool:
+        return False  # held values are decoded: they are encoded like any other
+
 
 _GROUP: ContextVar[LazyGroup | None] = ContextVar("orm_ext_lazy_group", default=None)
 
 
+def current_group() -> LazyGroup | None:
+    """The group of the batch being decoded, if a store read is decoding one."""
+    return _GROUP.get()
+
+
 @contextmanager
-def lazy_group() -> Iterator[None]:
-    """Lazy entities built in this block share one :class:`LazyGroup`."""
-    token = _GROUP.set(LazyGroup())
+def lazy_group(*, store_lazy: bool = False, tracked: bool = False) -> Iterator[LazyGroup]:
+    """Entities built in this block (one store batch) share one :class:`LazyGroup`."""
+    group = LazyGroup(store_lazy=store_lazy, tracked=tracked)
+    token = _GROUP.set(group)
     try:
-        yield
+        yield group
     finally:
         _GROUP.reset(token)
 
@@ -121,17 +178,7 @@ def lazy_group() -> Iterator[None]:
 class EntitySource:
     """Where an entity's not-yet-read values wait (see the module docstring)."""
 
-    __slots__ = (
-        "batch",
-        "errors",
-        "group",
-        "key",
-        "model",
-        "msg",
-        "names",
-        "observer",
-        "pending",
-    )
+    __slots__ = ("errors", "group", "key", "model", "msg", "names", "pending")
 
     def __init__(
         self,
@@ -142,6 +189,7 @@ class EntitySource:
         names: frozenset[str] | None = None,
         pending: dict[str, Any] | None = None,
         entity: Model | None = None,
+        group: LazyGroup | None = None,
     ) -> None:
         self.model = model
         self.key = key
@@ -149,36 +197,31 @@ class EntitySource:
         self.names = names  # lazy inside a projection: the only decodable names
         self.pending = pending  # tracked: decoded values not handed over yet
         self.errors: dict[str, CorruptEntityError] | None = None
-        self.batch: DecodeBatch | None = None
-        self.observer: Observer | None = None
-        group = _GROUP.get() if msg is not None else None
         if group is None:
-            group = LazyGroup()
+            group = _GROUP.get() if msg is not None else None
+            if group is None:
+                group = LazyGroup()
         if entity is not None:
             group.members.append((entity, self))
         self.group = group
 
-    def watch(self, batch: DecodeBatch, observer: Observer) -> None:
-        """Report first reads of this entity's properties to *observer*."""
-        self.batch, self.observer = batch, observer
-
     def load(self, entity: Model, prop: Property) -> tuple[bool, Any]:
         """Move *prop*'s value into *entity*; ``(False, None)`` if there is none here."""
         name = prop._code_name
-        batch = self.batch
+        group = self.group
+        batch = group.batch
         if batch is not None and name not in batch.read_names:
             # A read of a property the entity lacks counts too: the code wants it.
             batch.read_names.add(name)
-            self.observer.read(batch, name)  # type: ignore[union-attr]
+            group.observer.read(batch, name)  # type: ignore[union-attr]
         values = entity.__dict__
-        group = self.group
         with group.lock:
             if name in values:  # decoded meanwhile (another thread, or the column)
                 return True, values[name]
             pending = self.pending
             if pending is not None and name in pending:
-                value = values[name] = pending.pop(name)
-                return True, value
+                group.hand_over(name)
+                return True, values[name]
             if self.msg is None or (self.names is not None and name not in self.names):
                 return False, None
             if name not in group.done:

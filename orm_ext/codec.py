@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 
 from . import _codegen
 from ._errors import CorruptEntityError
-from ._lazy import EntitySource, lazy_wanted
+from ._lazy import EntitySource, current_group, lazy_wanted
 from .entity_pb2 import Entity
 from .key import Key
 
@@ -143,22 +143,43 @@ def build_entity(
         key = _key_of(msg, model_class._get_kind())
     entity = model_class.__new__(model_class)
     values = entity.__dict__
-    if lazy_wanted(model_class):
+    group = current_group()
+    if lazy_wanted(model_class, group):
         # Keep the parsed message; each property decodes on its first read.
         values["_key"] = key
-        values["_source"] = EntitySource(model_class, key, msg=msg, names=names, entity=entity)
+        values["_source"] = EntitySource(
+            model_class, key, msg=msg, names=names, entity=entity, group=group
+        )
         if names is not None:
             values["_projection"] = _codegen.projection_names(model_class, names)
         return entity
+    tracked = group is not None and group.tracked
+    decoded: dict[str, Any] = {} if tracked else values
     try:
-        deferred = _codegen.decoder_for(model_class, names)(msg.properties, values)
+        deferred = _codegen.decoder_for(model_class, names)(msg.properties, decoded)
     except Exception as exc:
         raise _corrupt_value(model_class, msg, names, key, exc) from exc
     values["_key"] = key  # the decoder of a projection also set _projection
-    if deferred:
+    if tracked:
+        # A profiler watches: the values wait aside, so each first read is seen.
+        if names is not None:
+            values["_projection"] = decoded.pop("_projection")
+        if not deferred:
+            group.hold(entity, decoded)  # type: ignore[union-attr]
+            return entity
+        values["_source"] = EntitySource(
+            model_class,
+            key,
+            msg=msg,
+            names=frozenset(deferred),
+            pending=decoded,
+            entity=entity,
+            group=group,
+        )
+    elif deferred:
         # Compressed values wait in the message until first read.
         values["_source"] = EntitySource(
-            model_class, key, msg=msg, names=frozenset(deferred), entity=entity
+            model_class, key, msg=msg, names=frozenset(deferred), entity=entity, group=group
         )
     return entity
 

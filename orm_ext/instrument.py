@@ -24,12 +24,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ._lazy import EntitySource
+from ._lazy import LazyGroup
 
 if TYPE_CHECKING:
     from .model import Model
 
 __all__ = ["DecodeBatch", "Observer", "current_observer", "observe"]
+
+# An entity's own state in its __dict__, beside the property values.
+_ENTITY_STATE = ("_key", "_projection", "_source")
 
 _OBSERVER: ContextVar[Observer | None] = ContextVar("orm_ext_observer", default=None)
 
@@ -105,8 +108,13 @@ def track(
     entities: list[Any],
     seconds: float,
     operation: str,
+    group: LazyGroup | None = None,
 ) -> None:
-    """Report a decoded batch to *observer* and make its entities report reads."""
+    """Report a decoded batch to *observer* and make its entities report first reads.
+
+    Entities the store decoded in *group* already hold their values aside;
+    any other entity (one a custom hook built) has its values moved aside here.
+    """
     from .projection import names_for
 
     projected = names_for(model)
@@ -120,16 +128,24 @@ def track(
         site=call_site(),
         operation=operation,
     )
+    if group is None:
+        group = LazyGroup(tracked=True)
+    group.watch(batch, observer)
     for entity in entities:
         if entity is None:
             continue
-        # Decoded values wait aside, so that each first read is seen.
-        values = entity.__dict__
-        pending = {n: values.pop(n) for n in list(values) if n in props}
         source = entity._source
+        if source is group or (
+            source is not None and source.group is group and source.pending is not None
+        ):
+            continue  # decoded by the store for this batch: its values already wait aside
+        values = entity.__dict__
+        kept = {k: values.pop(k) for k in _ENTITY_STATE if k in values}
+        object.__setattr__(entity, "__dict__", kept)
         if source is None:
-            source = values["_source"] = EntitySource(model, entity._key, pending=pending)
+            group.hold(entity, values)
         else:
-            source.pending = {**(source.pending or {}), **pending}
-        source.watch(batch, observer)
+            source.pending = {**(source.pending or {}), **values}
+            if source.group is not group:
+                source.group.watch(batch, observer)
     observer.decoded(batch)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from . import codec
 from ._errors import BadValueError, Error, ProjectedEntityWriteError
-from ._lazy import STORE_LAZY, lazy_group
+from ._lazy import lazy_group
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
 from .instrument import _OBSERVER, track
 from .key import Key
@@ -318,26 +318,18 @@ class Store:
         """
         decode = codec.pb_to_entity
         kind = model._get_kind()
-        token = STORE_LAZY.set(True) if self.lazy else None
-        try:
-            observer = _OBSERVER.get()
-            if observer is None:
-                with lazy_group():  # lazy entities of one batch decode column by column
-                    return [
-                        decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
-                        for r in rows
-                    ]
+        observer = _OBSERVER.get()
+        # One group per batch: lazy entities decode column by column, and a
+        # profiler's entities report first reads once per batch.
+        with lazy_group(store_lazy=self.lazy, tracked=observer is not None) as group:
             start = perf_counter()
-            with lazy_group():
-                entities = [
-                    decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
-                    for r in rows
-                ]
-            track(observer, model, entities, perf_counter() - start, operation)
-            return entities
-        finally:
-            if token is not None:
-                STORE_LAZY.reset(token)
+            entities = [
+                decode(model, r[2], Key._from_parts(kind, r[0] if r[1] is None else r[1]))
+                for r in rows
+            ]
+            if observer is not None:
+                track(observer, model, entities, perf_counter() - start, operation, group)
+        return entities
 
     def get(self, key: Key) -> Model | None:
         """Read the entity with *key*, or None."""
