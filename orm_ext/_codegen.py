@@ -16,7 +16,14 @@ import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from .properties import _EPOCH, _EPOCH_ORDINAL, _US_PER_DAY, Property, _CompressibleProperty
+from .properties import (
+    _EPOCH,
+    _EPOCH_ORDINAL,
+    _US_PER_DAY,
+    JsonProperty,
+    Property,
+    _CompressibleProperty,
+)
 
 if TYPE_CHECKING:
     from .model import Model
@@ -88,11 +95,15 @@ def _generate(model: type[Model], props: Iterable[Property], *, projected: bool)
             namespace[f"P{i}"] = prop
             body = [f"{out} = P{i}._decode_value(v)"]
         elif _deferrable(prop):
-            # As in ndb, a compressed value stays compressed until code reads it:
-            # the entity's source decompresses it (for its whole batch) on first read.
-            body = ["if v.meaning & 4:", f"    D.append({prop._code_name!r})", "else:"] + [
-                f"    {line}" for line in body
-            ]
+            # As in ndb, costly conversions wait for a read: a compressed value stays
+            # compressed and a JSON value stays text until code reads it; the entity's
+            # source converts it then (for its whole batch).
+            if isinstance(prop, JsonProperty):
+                body = [f"D.append({prop._code_name!r})"]
+            else:
+                body = ["if v.meaning & 4:", f"    D.append({prop._code_name!r})", "else:"] + [
+                    f"    {line}" for line in body
+                ]
             deferring = True
         lines.append(f"    v = g({prop._name!r})")
         lines.append("    if v is not None:")
