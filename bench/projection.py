@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _wide import WANTED, NarrowVideo, WideVideo, fill, peer_load_only, side_by_side
+from _wide import NAMES, WANTED, NarrowVideo, WideVideo, fill, peer_load_only, side_by_side
 
 import orm_ext
 from orm_ext import projection
@@ -50,6 +50,12 @@ def main() -> None:
                     getattr(video, name)
             return videos
 
+        def read(videos: list, names: list[str]) -> list:
+            for video in videos:
+                for name in names:
+                    getattr(video, name)
+            return videos
+
         def projected_read() -> list:
             videos = projected()
             for video in videos:
@@ -68,6 +74,8 @@ def main() -> None:
                 "d": peer_load_only(engine),
                 "e": lazy_read,
                 "b+read": projected_read,
+                "a+read15": lambda: read(full(), WANTED),
+                "a+read60": lambda: read(full(), NAMES),
             },
             args.repeats,
         )
@@ -82,7 +90,15 @@ def main() -> None:
         print(f"  (d) SQLAlchemy ORM load_only(15 cols)   {ms['d']:7.3f} ms")
         print(f"  (e) lazy fetch of 60, then read the 15  {ms['e']:7.3f} ms")
         print(f"  (b') projected fetch, then read the 15  {ms['b+read']:7.3f} ms")
+        print(f"  (a') full fetch, then read the 15       {ms['a+read15']:7.3f} ms")
+        print(f'  (a") full fetch, then read all 60       {ms["a+read60"]:7.3f} ms')
         print(f"  (a)/(b) speed-up of projection          {ms['a'] / ms['b']:7.2f}x  (goal >= 3.5)")
+        print(
+            f"  (a')/(b') what projection saves code that reads 15 {ms['a+read15'] / ms['b+read']:5.2f}x"
+        )
+        print(
+            f"  (a\")/(b') projected vs. decoding all 60 (the seed's case) {ms['a+read60'] / ms['b+read']:5.2f}x"
+        )
         print(f"  (b)/(c) cost over the floor             {ms['b'] / ms['c']:7.2f}   (goal <= 1.3)")
         print(f"  (b)/(d) versus the peer                 {ms['b'] / ms['d']:7.2f}   (goal <= 0.8)")
         print(

@@ -94,7 +94,8 @@ def _generate(model: type[Model], props: Iterable[Property], *, projected: bool)
         if body is None:
             namespace[f"P{i}"] = prop
             body = [f"{out} = P{i}._decode_value(v)"]
-        elif _deferrable(prop):
+        elif not projected and _deferrable(prop):
+            # (A projection names what the code reads: converting it now is cheaper.)
             # As in ndb, costly conversions wait for a read: a compressed value stays
             # compressed and a JSON value stays text until code reads it; the entity's
             # source converts it then (for its whole batch).
