@@ -46,12 +46,14 @@ def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_signals() -> None:
     # SIGTERM (a supervisor, `kill`) cleans up like Ctrl-C does.
     def handler(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    # A shell starting us in the background ignores SIGINT for us; Ctrl-C must still work.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _redacted(url: str) -> str:
@@ -211,7 +213,7 @@ def main(argv: Sequence[str]) -> int:
     """Run the demo; the exit status (0: the refresh pipeline ended ``done``)."""
     opts = _parse(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_app.settings")
-    _stop_on_sigterm()
+    _stop_on_signals()
     with contextlib.ExitStack() as stack:
         try:
             return _run(opts, stack)

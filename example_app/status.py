@@ -40,6 +40,7 @@ def tree_json(pipeline_id: str) -> dict[str, Any]:
     counts = {s: 0 for s in ("waiting", "running", "done", "failed", "aborted")}
     for child in batches:
         counts[child["status"]] = counts.get(child["status"], 0) + 1
+    aggregate = next((c for c in children if c["name"] == "Aggregate"), None)
     end = st.ended_at or time.time()
     return {
         **_node(st),
@@ -52,5 +53,6 @@ def tree_json(pipeline_id: str) -> dict[str, Any]:
             "retried": sum(1 for c in batches if c["attempts"] > 1),
             **counts,
         },
+        "aggregate": aggregate,
         "children": children,
     }
