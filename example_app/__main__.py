@@ -4,7 +4,7 @@ Examples:
     python -m example_app demo                 # seed, refresh, time, serve on :8000
     python -m example_app demo --no-serve      # stop after the printout
     python -m example_app refresh_channel --wait
-    python -m example_app runserver
+    python -m example_app runserver --insecure 127.0.0.1:8000
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def _one_run(channel: Channel, projected: bool) -> float:
     return (time.perf_counter() - start) * 1000
 
 
-def time_leaderboard(channel: Channel, runs: int = 5) -> dict[str, float]:
+def time_leaderboard(channel: Channel, runs: int = 7) -> dict[str, float]:
     """Median milliseconds of fetching and reading the leaderboard, both ways.
 
     Runs in an empty ``contextvars.Context``: a profiler recording the current
