@@ -30,6 +30,10 @@ def _worker(argv: Sequence[str]) -> int:
     args = list(argv)
     if not any(a in ("-Q", "--queues") or a.startswith(("-Q", "--queues=")) for a in args):
         args = ["-Q", get_settings().queue, *args]
+    if not any(a in ("-n", "--hostname") or a.startswith(("-n", "--hostname=")) for a in args):
+        # Celery names every worker celery@host; two on one host collide on RabbitMQ
+        # (the exclusive pidbox queue), so each gets its own name unless one is given.
+        args = ["-n", f"pipelines-{os.getpid()}@%h", *args]
     get_app().worker_main(["worker", *args])
     return 0
 

@@ -124,7 +124,7 @@ class Sweeper:
         while not self._stop.wait(settings.sweep_seconds):
             try:
                 sweep_once(self.queues)
-                if time.monotonic() - last_trim > 30 * settings.sweep_seconds:
+                if time.monotonic() - last_trim > 2 * settings.sweep_seconds:
                     trimmed = trim_broker()
                     last_trim = time.monotonic()
                     if trimmed:

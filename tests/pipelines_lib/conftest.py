@@ -39,8 +39,9 @@ class Backend:
     state_url: str
     queue: str
 
-    def env(self, queue: str | None = None) -> dict[str, str]:
+    def env(self, queue: str | None = None, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(extra)
         env.update(
             PIPELINES_BROKER_URL=self.broker_url,
             PIPELINES_STATE_URL=self.state_url,
@@ -57,8 +58,14 @@ class Worker:
     """A ``python -m pipelines_lib worker`` subprocess in its own process group."""
 
     def __init__(
-        self, backend: Backend, log_path: Path, queue: str | None = None, concurrency: int = 2
+        self,
+        backend: Backend,
+        log_path: Path,
+        queue: str | None = None,
+        concurrency: int = 2,
+        extra_env: dict[str, str] | None = None,
     ):
+        self.extra_env = extra_env or {}
         self.backend = backend
         self.queue = queue or backend.queue
         self.log_path = log_path
@@ -81,7 +88,7 @@ class Worker:
                 "--without-mingle",
                 "--without-heartbeat",
             ],
-            env=self.backend.env(self.queue),
+            env=self.backend.env(self.queue, **self.extra_env),
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -100,7 +107,9 @@ class Worker:
         if self.proc is None or self.proc.poll() is not None:
             return
         try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            # SIGTERM to the main process only: it stops its pool itself. A pool process
+            # killed while holding the pool's queue lock would hang the main one's shutdown.
+            self.proc.terminate()
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -214,9 +223,9 @@ def make_worker(tmp_path) -> Iterator:
     """Start extra workers for one test (stopped after it)."""
     started: list[Worker] = []
 
-    def make(backend: Backend, queue: str, concurrency: int = 2) -> Worker:
+    def make(backend: Backend, queue: str, concurrency: int = 2, **extra_env: str) -> Worker:
         worker = Worker(
-            backend, tmp_path / f"worker-{len(started)}.log", queue, concurrency
+            backend, tmp_path / f"worker-{len(started)}.log", queue, concurrency, extra_env
         ).start()
         started.append(worker)
         return worker

@@ -1,0 +1,90 @@
+"""Leases and the sweeper: a SIGKILLed worker's tree completes; lost messages come back."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+import pipelines_lib
+from pipelines_lib import _config, _sweeper
+from pipelines_lib._schema import pipelines
+from pipelines_lib._store import get_store
+from tests.pipelines_lib import sample_pipelines as s
+from tests.pipelines_lib.conftest import wait_ready
+
+N = 30
+
+
+def test_sigkilled_worker_tree_completes_after_restart_with_each_output_once(
+    broker, make_worker, tmp_path
+):
+    queue = f"{broker.queue}-kill"
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    worker = make_worker(broker, queue)
+    wait_ready(broker, worker, queue)
+    broker.configure(queue)
+    pid = s.SlowFanOut(N, 0.3, str(runs)).start()
+    deadline = time.monotonic() + 60
+    while sum(c.status == "done" for c in pipelines_lib.status(pid).children) < 6:
+        assert time.monotonic() < deadline, worker.log()[-3000:]
+        time.sleep(0.05)
+    worker.kill()
+    assert pipelines_lib.status(pid).status == "running"
+
+    restarted = time.monotonic()
+    make_worker(broker, queue)
+    result = pipelines_lib.wait(pid, timeout=120)
+    assert time.monotonic() - restarted < 120
+    assert result.status == "done"
+    *children, _collect = result.children
+    assert len(children) == N  # no child spawned twice
+    assert [c.output for c in children] == list(range(N))  # every output, once
+    assert result.output == list(range(N))
+    # The kill landed mid-run: some attempt was lost with the worker and run again.
+    lost = [c for c in children if c.attempts == 2]
+    assert lost and all("was lost" in c.error for c in lost)
+    assert all((runs / str(i)).exists() for i in range(N))
+
+
+def test_a_running_task_keeps_its_lease_past_the_lease_length(broker, make_worker):
+    queue = f"{broker.queue}-lease"
+    # Leases of 2 s swept every 0.5 s: without heartbeats a 3 s run would be declared lost.
+    worker = make_worker(broker, queue, PIPELINES_LEASE_SECONDS="2", PIPELINES_SWEEP_SECONDS="0.5")
+    wait_ready(broker, worker, queue)
+    broker.configure(queue)
+    result = pipelines_lib.wait(s.Stamp("long", 3.0).start(), timeout=60)
+    assert result.status == "done" and result.attempts == 1 and result.error is None
+
+
+def test_sweep_republishes_an_expired_record_once_per_expiry(embedded):
+    _config.configure(embedded.broker_url, embedded.state_url, queue=f"{embedded.queue}-nobody")
+    pid = s.Square(2).start()  # no worker consumes this queue: the message just sits
+    queue = _config.get_settings().queue
+    later = time.time() + 1000
+    assert _sweeper.sweep_once([queue], now=later) == [pid]
+    assert _sweeper.sweep_once([queue], now=later) == []  # lease moved on: not twice
+    with get_store().read() as conn:
+        publishes = conn.execute(
+            sa.select(pipelines.c.publishes).where(pipelines.c.id == pid)
+        ).scalar_one()
+    assert publishes == 2
+
+
+def test_the_embedded_broker_table_is_trimmed_of_delivered_messages(embedded):
+    pipelines_lib.wait(s.FanOut(400, 25).start(), timeout=60)
+    engine = sa.create_engine(_config.get_settings().sqla_broker_db_url)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with engine.connect() as conn:
+                delivered = conn.execute(
+                    sa.text("SELECT count(*) FROM kombu_message WHERE visible = 0")
+                ).scalar_one()
+            if delivered == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+    assert delivered == 0
