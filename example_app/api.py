@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
 from typing import Any
 
 from django.conf import settings
@@ -140,11 +139,10 @@ def usage(request: HttpRequest) -> JsonResponse:
     key = request.GET.get("key", "")
     with _lock:
         state = _keys.get(key) or _Key(0)
-        counts = defaultdict(int)
-        counts.update(
-            requests=state.requests,
-            stats_requests=state.stats_requests,
-            answered_429=state.answered_429,
-            answered_500=state.answered_500,
-        )
-    return JsonResponse(dict(counts))
+        counts = {
+            "requests": state.requests,
+            "stats_requests": state.stats_requests,
+            "answered_429": state.answered_429,
+            "answered_500": state.answered_500,
+        }
+    return JsonResponse(counts)

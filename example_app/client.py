@@ -6,11 +6,12 @@ log says which request failed and why.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = ["ApiError", "AnalyticsClient", "RateLimitedError"]
@@ -39,6 +40,8 @@ class AnalyticsClient:
         base_url: The API root, e.g. ``http://127.0.0.1:8001/api/``.
         key: The API key the rate limit is counted against.
         timeout: Seconds before a request gives up.
+        limit: Called for a context manager entered around each request, e.g.
+            ``lambda: pipelines_lib.rate_limit("api", per_second=40)``.
 
     Example:
         >>> api = AnalyticsClient("http://127.0.0.1:8001/api/", "demo")
@@ -46,10 +49,17 @@ class AnalyticsClient:
         1234
     """
 
-    def __init__(self, base_url: str, key: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        key: str,
+        timeout: float = 30.0,
+        limit: Callable[[], contextlib.AbstractContextManager[Any]] | None = None,
+    ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.key = key
         self.timeout = timeout
+        self.limit = limit or contextlib.nullcontext
 
     def list_video_ids(self, channel_id: str) -> list[str]:
         """Every video id the channel uploaded, page by page."""
@@ -77,7 +87,7 @@ class AnalyticsClient:
         query = urllib.parse.urlencode({"key": self.key, **params})
         url = f"{self.base_url}{path}?{query}"
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+            with self.limit(), urllib.request.urlopen(url, timeout=self.timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             body = exc.read()[:300].decode("utf-8", "replace")

@@ -32,12 +32,14 @@ BATCH_SIZE = 25
 
 
 def _client(api: dict[str, Any]) -> AnalyticsClient:
-    return AnalyticsClient(api["url"], api["key"])
-
-
-def _limited(api: dict[str, Any]) -> Any:
-    # One bucket per API key, shared by every worker process (SQL or Redis backed).
-    return pipelines_lib.rate_limit(f"analytics-api:{api['key']}", per_second=api["per_second"])
+    # Every request takes a slot of one bucket per API key, shared by all worker
+    # processes (in Redis, or in the state database on the embedded default).
+    name = f"analytics-api:{api['key']}"
+    return AnalyticsClient(
+        api["url"],
+        api["key"],
+        limit=lambda: pipelines_lib.rate_limit(name, per_second=api["per_second"]),
+    )
 
 
 class RefreshChannel(pipelines_lib.Pipeline):
@@ -52,9 +54,7 @@ class RefreshChannel(pipelines_lib.Pipeline):
     backoff_seconds = 1.0
 
     def run(self, channel_id: str, api: dict[str, Any]) -> Any:
-        client = _client(api)
-        with _limited(api):
-            ids = client.list_video_ids(channel_id)
+        ids = _client(api).list_video_ids(channel_id)
         batches = []
         for start in range(0, len(ids), BATCH_SIZE):
             batches.append((yield FetchStats(ids[start : start + BATCH_SIZE], api)))
@@ -75,8 +75,7 @@ class FetchStats(pipelines_lib.SoftRetryPipeline):
 
     def run(self, ids: list[str], api: dict[str, Any]) -> dict[str, int]:
         store.connect()
-        with _limited(api):
-            stats = _client(api).video_stats(ids)
+        stats = _client(api).video_stats(ids)
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         # Lazy entities: put() re-encodes only the statistics written here and copies
         # the other 47 properties' protobuf values through untouched.

@@ -123,5 +123,5 @@ def test_the_default_demo_of_4000_videos_runs_in_under_two_minutes(tmp_path: Pat
     run = run_demo(tmp_path, clean_env())
     assert run.returncode == 0, f"demo failed:\n{run.stdout}\n{run.stderr[-4000:]}"
     assert len(run.stored["videos"]) == 4000
-    assert run.number(r"(\d+) videos refreshed") == 4000
+    assert run.number(r"([\d,]+) videos refreshed") == 4000
     assert run.seconds < 120

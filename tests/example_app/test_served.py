@@ -132,8 +132,9 @@ def test_api_answers_429_beyond_the_per_key_burst(served: Served) -> None:
     with ThreadPoolExecutor(max_workers=30) as pool:
         statuses = list(pool.map(lambda _: _stats(served, key, ids), range(30)))
     admitted = sum(1 for s in statuses if s != 429)
-    # A burst of 10 tokens at 50/s: 10 admitted at once, a few more as the bucket refills.
-    assert 10 <= admitted <= 15, statuses
+    # A burst of 10 tokens at 50/s: 10 admitted at once, a few more as the bucket refills
+    # while the 30 threads start.
+    assert 10 <= admitted <= 20, statuses
     usage = json.loads(served.get(f"api/v1/usage?key={key}")[2])
     assert usage["answered_429"] == 30 - admitted
 
