@@ -4,7 +4,7 @@ Entities stored as protobuf behind an ndb-style ORM on SQLAlchemy, with a
 projection extension, Celery fan-out pipelines and a request profiler.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 TESTS = [
     "pytest>=8",
@@ -19,9 +19,11 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["orm_ext*", "middleware*", "pipelines_lib*", "example_app*"]),
-    package_data={"orm_ext": ["*.proto"], "middleware": ["templates/*", "static/*"], "example_app": ["templates/**/*", "static/**/*"]},
-    include_package_data=True,
+    # Namespace packages, so template and static folders ship as package data.
+    packages=find_namespace_packages(
+        include=["orm_ext*", "middleware*", "pipelines_lib*", "example_app*"]
+    ),
+    package_data={"": ["*.proto", "*.pyi", "*.html", "*.css", "*.js", "*.svg", "*.png"]},
     install_requires=[
         "sqlalchemy>=2.0.30",
         "protobuf>=7.35.1,<8",
