@@ -4,6 +4,8 @@ Entities stored as protobuf behind an ndb-style ORM on SQLAlchemy, with a
 projection extension, Celery fan-out pipelines and a request profiler.
 """
 
+from pathlib import Path
+
 from setuptools import find_namespace_packages, setup
 
 TESTS = [
@@ -16,7 +18,7 @@ setup(
     name="protolens",
     version="0.1.0",
     description="Decode only what you read: a protobuf entity ORM on SQLAlchemy with projection.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
     # Namespace packages, so template and static folders ship as package data.
