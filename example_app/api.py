@@ -2,8 +2,8 @@
 
 It behaves like the real one did for its users: each API key may make
 ``RATE_PER_SECOND`` requests a second (a token bucket of ``BURST``) and gets
-429 beyond that; every ``FAIL_EVERY``-th stats request answers 500; each
-request takes ``LATENCY_MS``. Counting is per process and exact, so tests
+429 beyond that; every ``FAIL_EVERY``-th stats request answers 500, and so
+does every request for one of the ``FAIL_IDS``; each request takes ``LATENCY_MS``. Counting is per process and exact, so tests
 get the same answers every run. Settings: ``EXAMPLE_APP["API"]``.
 
 The channel's upload list comes from the store (the videos seeding created);
@@ -131,6 +131,9 @@ def video_stats(request: HttpRequest) -> JsonResponse:
     refused = _guard(request, stats=True)
     if refused is not None:
         return refused
+    broken = sorted(_conf()["FAIL_IDS"].intersection(ids))
+    if broken:
+        return _error(500, f"backend error reading video {broken[0]!r}")
     return JsonResponse({"items": [{"id": i, "stats": catalog.current_stats(i)} for i in ids]})
 
 

@@ -102,6 +102,10 @@ EXAMPLE_APP = {
         "BURST": _env_float("EXAMPLE_APP_API_BURST", 10.0),
         "FAIL_EVERY": int(_env_float("EXAMPLE_APP_API_FAIL_EVERY", 40)),
         "LATENCY_MS": _env_float("EXAMPLE_APP_API_LATENCY_MS", 20.0),
+        # Video ids whose stats always answer 500 (shows a batch failing for good).
+        "FAIL_IDS": frozenset(
+            i for i in os.environ.get("EXAMPLE_APP_API_FAIL_IDS", "").split(",") if i
+        ),
     },
 }
 

@@ -125,3 +125,21 @@ def test_the_default_demo_of_4000_videos_runs_in_under_two_minutes(tmp_path: Pat
     assert len(run.stored["videos"]) == 4000
     assert run.number(r"([\d,]+) videos refreshed") == 4000
     assert run.seconds < 120
+
+
+def test_a_batch_failing_on_every_attempt_ends_failed_and_its_siblings_still_store(
+    tmp_path: Path,
+) -> None:
+    # One video the API never serves: its batch fails all 5 attempts. The API lists
+    # ids in id order, so the batch is the 25 ids around it in that order.
+    listed = sorted(_ids())
+    broken = listed[30]
+    env = clean_env(EXAMPLE_APP_API_FAIL_IDS=broken, EXAMPLE_APP_API_FAIL_EVERY="0")
+    run = run_demo(tmp_path, env, "--videos", str(VIDEOS))
+    assert run.returncode == 0, f"demo failed:\n{run.stdout}\n{run.stderr[-4000:]}"
+    assert re.search(r"refresh pipeline done .*\((\d+) done, 1 failed", run.stdout), run.stdout
+    stored = run.stored["videos"]
+    stale = sorted(vid for vid, values in stored.items() if not values["refreshed"])
+    assert stale == listed[25:50]
+    assert run.stored["channel"]["last_refresh"]["failed_batches"] == 1
+    assert run.stored["channel"]["last_refresh"]["refreshed"] == VIDEOS - 25
