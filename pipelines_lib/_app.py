@@ -28,9 +28,18 @@ _app_key: tuple[Any, int] | None = None
 
 
 def _step(pipeline_id: str) -> None:
+    from sqlalchemy.exc import DBAPIError
+
     from pipelines_lib._engine import step
 
-    step(pipeline_id)
+    try:
+        step(pipeline_id)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        # The database restarted since this process last used a pooled connection;
+        # SQLAlchemy has dropped the stale pool, so one retry gets a fresh connection.
+        step(pipeline_id)
 
 
 class SweeperStep(bootsteps.StartStopStep):

@@ -186,12 +186,32 @@ def _load(conn: sa.Connection, pid: str) -> Any:
 def step(pid: str) -> None:
     """Advance record *pid* by whatever its state calls for (the Celery task body)."""
     store = get_store()
-    with store.read() as conn:
+    now, token = _now(), uuid.uuid4().hex
+    with store.write() as conn:
+        # The common case first: a ready record is claimed in the same transaction that
+        # reads it (one round of the database per step, not two).
+        claimed = conn.execute(
+            sa.update(pipelines)
+            .where(P.id == pid, P.state == "ready")
+            .values(
+                state="running",
+                attempts=P.attempts + 1,
+                lease_token=token,
+                lease_until=now + _config.get_settings().lease_seconds,
+                started_at=sa.func.coalesce(P.started_at, now),
+            )
+        ).rowcount
         row = _load(conn, pid)
     if row is None:
         log.warning("pipelines_lib: step for unknown pipeline %s ignored", pid)
         return
-    state, now = row.state, _now()
+    if claimed:
+        if row.tree_aborted:
+            _finalize(row, token, "aborted")
+        else:
+            _attempt(row, token, row.attempts)
+        return
+    state = row.state
     if state in ("ready", "retry"):
         if state == "retry" and (row.next_run_at or 0) - now > _EARLY_OK:
             return  # an early duplicate; the timed message or the sweeper comes later

@@ -82,8 +82,11 @@ def _make_engine(url: str) -> sa.Engine:
 
         return engine
     if parsed.get_backend_name() in ("mysql", "mariadb"):
-        return sa.create_engine(url, isolation_level="READ COMMITTED", pool_pre_ping=True)
-    return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, isolation_level="READ COMMITTED", pool_recycle=3600)
+    # No pool_pre_ping: it costs a round trip per checkout (three per step). A connection
+    # the server dropped fails one step, SQLAlchemy then refreshes the pool, and the
+    # app task retries the step once (see _app._step).
+    return sa.create_engine(url)
 
 
 _lock = threading.Lock()
