@@ -168,6 +168,10 @@ def _run(opts: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     _say(f"  entity store   {_redacted(store.database_url())}")
     _say(f"  pipelines      broker {_redacted(settings.broker_url)}")
     _say(f"                 state  {_redacted(settings.state_url)}")
+    # Take the app's port first: finding it busy after the whole run would waste it.
+    app = None if opts.no_serve else LoopbackServer(opts.port)
+    if app is not None:
+        stack.callback(app.stop)
     call_command("migrate", verbosity=0, interactive=False)
     channel = _seed(opts.videos)
 
@@ -198,10 +202,8 @@ def _run(opts: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     channel = type(channel).get_by_id(channel.key.id())
     _timings(channel)
     _suggestion()
-    if opts.no_serve:
+    if app is None:
         return 0
-    app = LoopbackServer(opts.port)
-    stack.callback(app.stop)
     _say("")
     _say(f"serving the demo on {app.url}  (Ctrl-C stops it, its worker too)")
     _say(f"  leaderboard {app.url}   without projection {app.url}?projection=off")
