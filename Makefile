@@ -50,4 +50,5 @@ bench: $(STAMP)
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(AE_VENV) $(CN_VENV) .tox build *.egg-info protolens.db*
+	rm -rf $(VENV) $(AE_VENV) $(CN_VENV) .tox build *.egg-info test-artifacts
+	rm -f protolens.db* protolens-django.db* pipelines-broker.db* pipelines-state.db*
