@@ -88,11 +88,12 @@ def main() -> None:
         print(
             f"  ratio of that / SQLAlchemy ORM           {plain_ms / peer_ms:7.2f}  (the peer's data)"
         )
-        print("  where orm_ext's decode time goes (ms per 50 entities):")
+        print("  what each part costs when decoded (ms per 50 entities; * waits for a read):")
         for part, ms in breakdown(blobs, max(50, args.repeats // 3)).items():
             count = next((n for p, n, _ in MIX if p == part), None)
             label = "protobuf parse (upb)" if part == "parse" else f"{count:2d} {LABELS[part]}"
-            print(f"    {label:26s} {ms:7.3f}")
+            deferred = " *" if part in ("j", "t") else ""
+            print(f"    {label:26s} {ms:7.3f}{deferred}")
         if args.profile:
             prof = cProfile.Profile()
             prof.enable()
