@@ -17,6 +17,7 @@ only when complete.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -89,10 +90,12 @@ class LazyGroup:
     )
 
     def __init__(self, *, store_lazy: bool = False, tracked: bool = False) -> None:
-        self.members: list[tuple[Model, EntitySource]] = []
+        # Weak references to the entities: they hold the group (through their
+        # source), so strong ones would make cycles only the cyclic GC frees.
+        self.members: list[weakref.ref[Model]] = []  # each one's source is its _source
         # Tracked entities with nothing left to decode: the group itself is their
         # source and holds their values here (no object per entity).
-        self.held: list[tuple[Model, dict[str, Any]]] = []
+        self.held: list[tuple[weakref.ref[Model], dict[str, Any]]] = []
         self.done: set[str] = set()
         self.lock = threading.Lock()
         self.store_lazy = store_lazy  # read through a store opened with lazy=True
@@ -108,9 +111,17 @@ class LazyGroup:
         """Decode *prop* on every member that lacks it (call with the lock held)."""
         decode = _codegen.value_decoder(prop)
         stored, name = prop._name, prop._code_name
-        for entity, source in self.members:
+        for ref in self.members:
+            entity = ref()
+            if entity is None:
+                continue
             values = entity.__dict__
-            if name in values or (source.names is not None and name not in source.names):
+            source = values.get("_source")
+            if (
+                not isinstance(source, EntitySource)
+                or name in values
+                or (source.names is not None and name not in source.names)
+            ):
                 continue
             value = source.msg.properties.get(stored)  # type: ignore[union-attr]
             if value is None:
@@ -124,17 +135,23 @@ class LazyGroup:
 
     def hand_over(self, name: str) -> None:
         """Move the decoded *name* from every member's pending values into its entity."""
-        for entity, pending in self.held:
+        for ref, pending in self.held:
             if name in pending:
-                entity.__dict__[name] = pending.pop(name)
-        for entity, source in self.members:
-            pending = source.pending
+                entity = ref()
+                if entity is not None:
+                    entity.__dict__[name] = pending.pop(name)
+        for ref in self.members:
+            entity = ref()
+            if entity is None:
+                continue
+            source = entity.__dict__.get("_source")
+            pending = source.pending if isinstance(source, EntitySource) else None
             if pending is not None and name in pending:
                 entity.__dict__[name] = pending.pop(name)
 
     def hold(self, entity: Model, values: dict[str, Any]) -> None:
         """Keep *entity*'s decoded *values* aside until their first read (tracking)."""
-        self.held.append((entity, values))
+        self.held.append((weakref.ref(entity), values))
         entity.__dict__["_source"] = self
 
     def load(self, entity: Model, prop: Property) -> tuple[bool, Any]:
@@ -202,7 +219,7 @@ class EntitySource:
             if group is None:
                 group = LazyGroup()
         if entity is not None:
-            group.members.append((entity, self))
+            group.members.append(weakref.ref(entity))
         self.group = group
 
     def load(self, entity: Model, prop: Property) -> tuple[bool, Any]:
