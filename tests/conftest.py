@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Iterator
@@ -78,46 +79,41 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def store(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[orm_ext.Store]:
-    """An empty store on *backend*, made the default store for the test."""
-    url = database_url(backend, tmp_path_factory)
+@contextlib.contextmanager
+def default_store(url: str, *, empty: bool = True) -> Iterator[orm_ext.Store]:
+    """A store on *url*, made the default store; emptied before and after if *empty*."""
     store = orm_ext.Store(url)
-    store.drop_all()
+    if empty:
+        store.drop_all()
     previous = orm_ext.set_store(store)
     try:
         yield store
     finally:
         orm_ext.set_store(previous)
-        store.drop_all()
+        if empty:
+            store.drop_all()
         store.close()
+
+
+@pytest.fixture
+def store(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[orm_ext.Store]:
+    """An empty store on *backend*, made the default store for the test."""
+    with default_store(database_url(backend, tmp_path_factory)) as store:
+        yield store
 
 
 @pytest.fixture
 def postgresql_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[orm_ext.Store]:
     """An empty store on the real PostgreSQL, for PostgreSQL's own rules (no skip elsewhere)."""
-    url = database_url("postgresql", tmp_path_factory)
-    store = orm_ext.Store(url)
-    store.drop_all()
-    previous = orm_ext.set_store(store)
-    try:
+    with default_store(database_url("postgresql", tmp_path_factory)) as store:
         yield store
-    finally:
-        orm_ext.set_store(previous)
-        store.drop_all()
-        store.close()
 
 
 @pytest.fixture
 def sqlite_store(tmp_path: os.PathLike) -> Iterator[orm_ext.Store]:
     """An empty SQLite store (for rules that do not depend on the backend)."""
-    store = orm_ext.Store(f"sqlite:///{tmp_path}/t.db")
-    previous = orm_ext.set_store(store)
-    try:
+    with default_store(f"sqlite:///{tmp_path}/t.db", empty=False) as store:
         yield store
-    finally:
-        orm_ext.set_store(previous)
-        store.close()
 
 
 @pytest.fixture(autouse=True)
