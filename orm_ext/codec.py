@@ -20,13 +20,16 @@ from .key import Key
 if TYPE_CHECKING:
     from .model import Model
 
-__all__ = ["build_entity", "decode_values", "entity_to_pb", "parse_entity", "pb_to_entity"]
+__all__ = ["build_entity", "entity_to_pb", "parse_entity", "pb_to_entity"]
 
 M = TypeVar("M", bound="Model")
 
 
 def entity_to_pb(entity: Model) -> Entity:
     """Encode *entity* (every property, None as a null value) as an ``Entity`` message.
+
+    The message carries the key when it is complete; the store's key columns
+    are what identify a stored entity (a first put's id is allocated on insert).
 
     Raises:
         BadValueError: a value does not fit its property.
@@ -74,18 +77,6 @@ def _key_of(msg: Entity, kind: str) -> Key | None:
     if which is None:
         return None
     return Key._from_parts(kind, msg.key.id if which == "id" else msg.key.name)
-
-
-def decode_values(
-    model_class: type[Model], msg: Entity, names: frozenset[str] | None, key: Key | None
-) -> dict[str, Any]:
-    """Decode the properties *names* (None: all) of *msg* into a dict of attribute values."""
-    values: dict[str, Any] = {}
-    try:
-        _codegen.decoder_for(model_class, names)(msg.properties, values)
-    except Exception as exc:
-        raise _corrupt_value(model_class, msg, names, key, exc) from exc
-    return values
 
 
 def _corrupt_value(
