@@ -328,6 +328,13 @@ class Property:
 
     def _check_queryable(self, what: str) -> None:
         if not self._indexed:
+            if not self._can_index:
+                # indexed=True would be refused for this type: say what works instead.
+                raise BadFilterError(
+                    f"{what} on {self!r}: a {type(self).__name__} is never indexed; keep the "
+                    "value to filter on in an indexed property of its own (e.g. a "
+                    "StringProperty of up to 500 characters) and filter on that"
+                )
             raise BadFilterError(
                 f"{what} on {self!r}: the property is not indexed; declare it with indexed=True "
                 "(entities written before that are indexed when next put)"

@@ -251,8 +251,19 @@ def test_duplicate_stored_names_are_refused():
 
 
 def test_filter_on_unindexed_property_says_how_to_fix():
+    class Unindexed(Model):
+        note = StringProperty(indexed=False)
+
     with pytest.raises(BadFilterError, match="indexed=True"):
-        PropThing.t == "x"  # noqa: B015
+        Unindexed.note == "x"  # noqa: B015
+
+
+@pytest.mark.parametrize("name", ["t", "j"])
+def test_filter_on_never_indexed_type_does_not_advise_indexed_true(name):
+    # TextProperty(indexed=True) is itself refused: the advice must be something that works.
+    with pytest.raises(BadFilterError, match="is never indexed") as info:
+        getattr(PropThing, name) == "x"  # noqa: B015
+    assert "indexed=True" not in str(info.value)
 
 
 def test_filter_value_is_validated_against_property_type():
