@@ -80,6 +80,13 @@ class Profiler:
                 f"The profiler's prefix is {prefix!r}; set it to a URL path that starts and ends "
                 "with '/', such as '/_protolens/'."
             )
+        if max_profiles is not None and (
+            not isinstance(max_profiles, int) or isinstance(max_profiles, bool) or max_profiles < 1
+        ):
+            raise ConfigurationError(
+                f"The profiler's max_profiles is {max_profiles!r}; set it to a whole number of "
+                "profiles to keep, 1 or more (or leave it out: 100 in memory, 1000 in SQL)."
+            )
         self.sample_rate = float(sample_rate)
         self.prefix = prefix
         self.store: ProfileStore = make_store(store, max_profiles=max_profiles)

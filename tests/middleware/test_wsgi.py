@@ -167,6 +167,8 @@ def test_disabled_middleware_passes_everything_through():
         ({"prefix": "_protolens"}, "starts and ends with '/'"),
         ({"authorize": "admin"}, "pass a function taking the WSGI environ"),
         ({"store": 42}, "SQLAlchemy URL"),
+        ({"max_profiles": 0}, "1 or more"),
+        ({"max_profiles": -1}, "1 or more"),
     ],
 )
 def test_bad_arguments_are_configuration_errors_saying_the_fix(options, fix):
