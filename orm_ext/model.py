@@ -152,8 +152,6 @@ class Model(metaclass=MetaModel):
     _source: Any = None  # lazy/tracked decode source (see orm_ext._lazy)
     # Decode lazily (True), eagerly (False), or as the context / store says (None).
     _lazy: ClassVar[bool | None] = None
-    # Decode lazily (True), eagerly (False), or as the context / store says (None).
-    _lazy: ClassVar[bool | None] = None
 
     key = _ModelKey()
 
@@ -255,6 +253,16 @@ class Model(metaclass=MetaModel):
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickle and deepcopy take the values, not the decode source (it holds a
+        # lock and the parsed protobuf): decode what is still waiting first.
+        if self._source is not None:
+            values = self.__dict__
+            for name, prop in type(self)._properties.items():
+                if name not in values and (not self._projection or name in self._projection):
+                    prop.__get__(self, type(self))
+        return {k: v for k, v in self.__dict__.items() if k != "_source"}
 
     def __repr__(self) -> str:
         parts = [] if self._key is None else [f"key={self._key!r}"]

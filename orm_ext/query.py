@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ._errors import BadCursorError, BadFilterError, BadQueryError
+from ._errors import BadCursorError, BadFilterError, BadQueryError, CorruptEntityError
+from ._lazy import _LAZY
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
 from .key import Key
+from .projection import _ACTIVE as _PROJECTION
 
 if TYPE_CHECKING:
     from .model import Model
@@ -473,6 +475,7 @@ class Query:
 
     def count(self, limit: int | None = None) -> int:
         """How many entities match (at most *limit* if given)."""
+        _check_limit(limit, 0)
         store = self.store
         schema = store.schema(self.model)
         inner = sa.select(schema.table.c[KEY_ID])
@@ -498,6 +501,9 @@ class Query:
         """
         query = self._with_options(options)
         _check_limit(page_size, 0)
+        if page_size < 1:
+            # A page of 0 would report "more" with no cursor to get there: a loop forever.
+            raise BadQueryError(f"fetch_page({page_size!r}): the page size must be an int >= 1")
         cursor = query._check_cursor(start_cursor)
         rows, positions = query._run(limit=page_size + 1, offset=0, cursor=cursor)
         more = len(rows) > page_size
@@ -552,11 +558,23 @@ def _beyond(col: sa.ColumnElement, desc: bool, value: Any) -> sa.ColumnElement[b
     return sa.or_(col < value, col.is_(None))
 
 
+class _Failed:
+    """A row of a batch that could not be decoded: raised when its turn comes."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: CorruptEntityError) -> None:
+        self.error = error
+
+
 class QueryIterator:
     """Iterates a query batch by batch; knows the cursor after each result.
 
-    A result that cannot be decoded raises from ``next()`` after the iterator
-    has moved past it, so the caller may skip it and go on (see
+    Each batch is decoded as a whole (lazy entities of a batch share their
+    column decodes), with the projection and lazy mode that were active where
+    the iterator was made, so a block that made it governs every batch. A
+    result that cannot be decoded raises from ``next()`` after the iterator has
+    moved past it, so the caller may skip it and go on (see
     :func:`orm_ext.resilient_query`).
     """
 
@@ -570,9 +588,10 @@ class QueryIterator:
         self.query = query
         self.batch_size = batch_size
         self._cursor = query._check_cursor(start_cursor)
-        self._rows: list[sa.Row] = []
+        self._items: list[tuple[sa.Row, Any]] = []  # (row, entity or _Failed), last first
         self._positions: list[int] = []
         self._exhausted = False
+        self._modes = (_PROJECTION.get(), _LAZY.get())
 
     def __iter__(self) -> QueryIterator:
         return self
@@ -585,26 +604,45 @@ class QueryIterator:
         rows, self._positions = self.query._run(
             limit=self.batch_size, offset=0, cursor=self._cursor
         )
-        self._rows = list(reversed(rows))
         if len(rows) < self.batch_size:
             self._exhausted = True
+        projection_token = _PROJECTION.set(self._modes[0])
+        lazy_token = _LAZY.set(self._modes[1])
+        try:
+            try:
+                items = self.query._materialize(rows)
+            except CorruptEntityError:
+                items = [self._decode_alone(row) for row in rows]
+        finally:
+            _LAZY.reset(lazy_token)
+            _PROJECTION.reset(projection_token)
+        self._items = list(reversed(list(zip(rows, items))))
+
+    def _decode_alone(self, row: sa.Row) -> Any:
+        # Only after a batch failed: find the bad rows, keep the good ones.
+        try:
+            return self.query._materialize([row])[0]
+        except CorruptEntityError as exc:
+            return _Failed(exc)
 
     def has_next(self) -> bool:
         """Whether another result follows (may read the next batch)."""
-        if not self._rows and not self._exhausted:
+        if not self._items and not self._exhausted:
             self._fill()
-        return bool(self._rows)
+        return bool(self._items)
 
     def __next__(self) -> Any:
         if not self.has_next():
             raise StopIteration
-        row = self._rows.pop()
+        row, item = self._items.pop()
         self._cursor = self.query._cursor_from_row(row, self._positions)
-        return self.query._materialize([row])[0]
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
 
     def next_key(self) -> Key | None:
         """The key of the next result without decoding it (None at the end)."""
         if not self.has_next():
             return None
-        row = self._rows[-1]
+        row = self._items[-1][0]
         return Key._from_parts(self.query.model._get_kind(), row[0] if row[1] is None else row[1])

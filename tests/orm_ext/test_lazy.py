@@ -343,3 +343,35 @@ def test_decoded_entities_leave_no_reference_cycles(sqlite_store):
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
+
+
+@pytest.mark.parametrize("mode", ["eager", "lazy", "projected"])
+def test_entities_pickle_and_deepcopy_with_their_values(sqlite_store, mode):
+    import copy
+    import pickle
+
+    key = _thing().put()
+    if mode == "lazy":
+        with orm_ext.lazy():
+            entity = key.get()
+    elif mode == "projected":
+        with projection(LazyThing, "s", "t"):
+            entity = key.get()
+    else:
+        entity = key.get()  # its compressed and JSON values still wait for a read
+    for clone in (pickle.loads(pickle.dumps(entity)), copy.deepcopy(entity)):
+        assert clone._source is None and clone.key == key
+        assert clone._projection == entity._projection
+        assert clone.to_dict() == entity.to_dict()
+    if mode == "projected":
+        with pytest.raises(UnprojectedPropertyError):
+            pickle.loads(pickle.dumps(entity)).i  # noqa: B018
+
+
+def test_iter_decodes_each_batch_together(sqlite_store):
+    orm_ext.put_multi([_thing(i=n) for n in range(4)])
+    with orm_ext.lazy():
+        it = LazyThing.query().order(LazyThing.i).iter(batch_size=4)
+    first = next(it)
+    assert first.i == 0
+    assert [e.__dict__.get("i") for e in it] == [1, 2, 3]  # decoded with the first's column

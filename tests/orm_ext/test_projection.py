@@ -356,3 +356,20 @@ def test_projection_installs_its_adapter_on_first_use(sqlite_store):
     assert "native" not in projection.installed_adapters()
     projection(ProjVideo, "title")
     assert "native" in projection.installed_adapters()
+
+
+def test_iterator_keeps_the_projection_active_where_it_was_made(sqlite_store):
+    _seed(3)
+    with projection(ProjVideo, "title"):
+        it = ProjVideo.query().order(ProjVideo.views).iter(batch_size=1)
+        first = next(it)
+    rest = list(it)  # later batches, read after the block
+    assert [v._projection for v in [first, *rest]] == [("title",)] * 3
+
+
+def test_iterator_made_outside_a_projection_stays_full_inside_one(sqlite_store):
+    _seed(2)
+    it = ProjVideo.query().iter(batch_size=1)
+    with projection(ProjVideo, "title"):
+        videos = list(it)
+    assert [v._projection for v in videos] == [(), ()]

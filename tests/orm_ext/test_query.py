@@ -301,3 +301,13 @@ def test_and_refuses_non_filter(sqlite_store):
 def test_fetch_refuses_unknown_option(sqlite_store):
     with pytest.raises(BadQueryError, match="keys_only"):
         QueryThing.query().fetch(keysonly=True)
+
+
+def test_fetch_page_of_zero_is_refused(sqlite_store):
+    with pytest.raises(BadQueryError, match=r"fetch_page\(0\).*>= 1"):
+        QueryThing.query().fetch_page(0)
+
+
+def test_count_with_a_negative_limit_is_refused(sqlite_store):
+    with pytest.raises(BadQueryError, match="limit"):
+        QueryThing.query().count(limit=-1)
