@@ -76,6 +76,7 @@ class Recording:
         self.queries: list[dict[str, Any]] = []
         self.dropped_queries = 0
         self.batches: list[tuple[float, DecodeBatch]] = []
+        self.fetch_seconds = 0.0  # orm_ext's row transfer after its statements ran
         self.total: float | None = None
         self._t0 = perf_counter()
 
@@ -104,6 +105,10 @@ class Recording:
 
     def read(self, batch: DecodeBatch, name: str) -> None:
         """First read of *name* on *batch*: already in ``batch.read_names``."""
+
+    def fetched(self, seconds: float) -> None:
+        """orm_ext fetched a batch's rows: database time the SQL events do not see."""
+        self.fetch_seconds += seconds
 
     # -- SQL ---------------------------------------------------------------------------------
 
@@ -139,7 +144,7 @@ class Recording:
     def timings(self) -> dict[str, float]:
         """``total_ms``, ``db_ms``, ``decode_ms`` and ``app_ms`` (the rest; they add up)."""
         total = self.total if self.total is not None else perf_counter() - self._t0
-        db = sum(q["ms"] for q in self.queries) / 1000
+        db = sum(q["ms"] for q in self.queries) / 1000 + self.fetch_seconds
         decode = sum(b.seconds for _, b in self.batches)
         return {
             "total_ms": _ms(total),

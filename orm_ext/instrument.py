@@ -22,6 +22,7 @@ import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._lazy import LazyGroup
@@ -49,6 +50,9 @@ class Observer(Protocol):
     def read(self, batch: DecodeBatch, name: str) -> None:
         """Code read property *name* of an entity of *batch* for the first time."""
 
+    # Optional: ``fetched(seconds)`` hears how long fetching a batch's rows took
+    # (row transfer happens after the statement ran, which SQL events do not see).
+
 
 @dataclass(eq=False)
 class DecodeBatch:
@@ -73,6 +77,18 @@ class DecodeBatch:
     site: str
     operation: str
     read_names: set[str] = field(default_factory=set)
+
+
+def fetch_all(result: Any) -> list[Any]:
+    """``result.all()``, timed for the active observer (if it has ``fetched``)."""
+    observer = _OBSERVER.get()
+    fetched = getattr(observer, "fetched", None) if observer is not None else None
+    if fetched is None:
+        return result.all()
+    start = perf_counter()
+    rows = result.all()
+    fetched(perf_counter() - start)
+    return rows
 
 
 def current_observer() -> Observer | None:

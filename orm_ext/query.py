@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from ._errors import BadCursorError, BadFilterError, BadQueryError, CorruptEntityError
 from ._lazy import _LAZY
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
+from .instrument import fetch_all
 from .key import Key
 from .projection import _ACTIVE as _PROJECTION
 
@@ -428,7 +429,7 @@ class Query:
             )
             result = conn.execute(stmt)
             positions = _positions(result.keys(), sort_cols)
-            rows = result.all()
+            rows = fetch_all(result)
         return rows, positions  # type: ignore[return-value]
 
     def _materialize(self, rows: Sequence[sa.Row]) -> list[Any]:

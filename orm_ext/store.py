@@ -16,7 +16,7 @@ from . import codec
 from ._errors import BadValueError, Error, ProjectedEntityWriteError
 from ._lazy import lazy_group
 from ._schema import KEY_ID, KEY_NAME, PB, KindSchema
-from .instrument import _OBSERVER, track
+from .instrument import _OBSERVER, fetch_all, track
 from .key import Key
 from .model import Model
 
@@ -348,7 +348,7 @@ class Store:
                 stmt = sa.select(table.c[KEY_ID], table.c[KEY_NAME], table.c[PB]).where(
                     schema.keys_condition(ids, names)
                 )
-                rows = conn.execute(stmt).all()
+                rows = fetch_all(conn.execute(stmt))
                 for entity in self.decode_rows(model, rows, "get"):
                     found[entity._key] = entity
         return [found.get(k) for k in keys]

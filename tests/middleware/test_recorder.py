@@ -80,3 +80,17 @@ def test_queries_beyond_the_bound_are_counted_not_kept():
 def test_profile_ids_are_unguessable():
     ids = {Recording().id for _ in range(1000)}
     assert len(ids) == 1000 and all(len(i) >= 22 for i in ids)
+
+
+def test_db_time_includes_the_row_transfer_of_orm_ext_reads(wide_store):
+    watch_engine(wide_store.engine)
+    rec = Recording()
+    with rec.active():
+        MwWide.query().fetch(ENTITIES)
+        MwWide.query().get()
+    rec.stop()
+    statements_ms = sum(q["ms"] for q in rec.queries)
+    assert rec.fetch_seconds > 0
+    assert rec.timings()["db_ms"] == pytest.approx(
+        statements_ms + rec.fetch_seconds * 1000, abs=0.01
+    )
