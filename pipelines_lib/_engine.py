@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipelines_lib import _app, _codec, _config, _lease
+from pipelines_lib import _app, _barrier, _codec, _config, _lease
 from pipelines_lib._errors import PipelineImportError, Retry, UsageError
 from pipelines_lib._pipeline import ChildSpec, Future, Pipeline, _Frame, _frame
 from pipelines_lib._schema import deps, pipelines
@@ -174,42 +174,67 @@ _LOAD_COLUMNS = [
 ]
 
 
-def _load(conn: sa.Connection, pid: str) -> Any:
+def _tree_aborted() -> sa.Label:
+    """Whether the record's tree was aborted (a column of its root's row), as a column."""
     root = pipelines.alias("root")
-    return conn.execute(
-        sa.select(*_LOAD_COLUMNS, root.c.abort_requested.label("tree_aborted"))
-        .join_from(pipelines, root, root.c.id == P.root_id)
-        .where(P.id == pid)
-    ).first()
+    return (
+        sa.select(root.c.abort_requested)
+        .where(root.c.id == P.root_id)
+        .scalar_subquery()
+        .label("tree_aborted")
+    )
+
+
+def _load(conn: sa.Connection, pid: str) -> Any:
+    return conn.execute(sa.select(*_LOAD_COLUMNS, _tree_aborted()).where(P.id == pid)).first()
+
+
+def _claim_ready(pid: str, token: str, now: float) -> Any | None:
+    """Take a ``ready`` record to run it (attempt + 1, lease); the record as claimed, or None.
+
+    The common case of every step. The UPDATE's WHERE guards the transition
+    (only one of two concurrent claims matches), so nothing needs reading
+    first; with RETURNING (PostgreSQL, SQLite) the claimed record comes back in
+    the same statement, which is a transaction of its own: one round trip on a
+    server. MariaDB reads it back in the claim's transaction.
+    """
+    store = get_store()
+    claim = (
+        sa.update(pipelines)
+        .where(P.id == pid, P.state == "ready")
+        .values(
+            state="running",
+            attempts=P.attempts + 1,
+            lease_token=token,
+            lease_until=now + _config.get_settings().lease_seconds,
+            started_at=sa.func.coalesce(P.started_at, now),
+        )
+    )
+    if store.update_returning:
+        with store.single(write=True) as conn:
+            return conn.execute(claim.returning(*_LOAD_COLUMNS, _tree_aborted())).first()
+    with store.write() as conn:
+        if conn.execute(claim).rowcount != 1:
+            return None
+        return _load(conn, pid)
 
 
 def step(pid: str) -> None:
     """Advance record *pid* by whatever its state calls for (the Celery task body)."""
     store = get_store()
     now, token = _now(), uuid.uuid4().hex
-    with store.write() as conn:
-        # The common case first: a ready record is claimed in the same transaction that
-        # reads it (one round of the database per step, not two).
-        claimed = conn.execute(
-            sa.update(pipelines)
-            .where(P.id == pid, P.state == "ready")
-            .values(
-                state="running",
-                attempts=P.attempts + 1,
-                lease_token=token,
-                lease_until=now + _config.get_settings().lease_seconds,
-                started_at=sa.func.coalesce(P.started_at, now),
-            )
-        ).rowcount
-        row = _load(conn, pid)
-    if row is None:
-        log.warning("pipelines_lib: step for unknown pipeline %s ignored", pid)
-        return
-    if claimed:
+    row = _claim_ready(pid, token, now)
+    if row is not None:
         if row.tree_aborted:
             _finalize(row, token, "aborted")
         else:
             _attempt(row, token, row.attempts)
+        return
+    # Not ready (a retry, a lost attempt, a parent to finalize, or a duplicate message).
+    with store.single(write=False) as conn:
+        row = _load(conn, pid)
+    if row is None:
+        log.warning("pipelines_lib: step for unknown pipeline %s ignored", pid)
         return
     state = row.state
     if state in ("ready", "retry"):
@@ -415,68 +440,9 @@ def _end(
     publish: list[str] = []
     queued_until = now + _config.get_settings().queued_lease_seconds
     if row.has_dependents:
-        waiters = [
-            r[0]
-            for r in conn.execute(
-                sa.select(deps.c.waiter_id)
-                .where(deps.c.dep_id == row.id)
-                .order_by(deps.c.waiter_id)
-            )
-        ]
-        if waiters:
-            conn.execute(
-                sa.update(pipelines)
-                .where(P.id.in_(waiters), P.state == "waiting")
-                .values(pending_deps=P.pending_deps - 1)
-            )
-            ready = [
-                r[0]
-                for r in conn.execute(
-                    sa.select(P.id).where(
-                        P.id.in_(waiters), P.state == "waiting", P.pending_deps <= 0
-                    )
-                )
-            ]
-            if ready:
-                conn.execute(
-                    sa.update(pipelines)
-                    .where(P.id.in_(ready), P.state == "waiting")
-                    .values(state="ready", lease_until=queued_until, publishes=P.publishes + 1)
-                )
-                publish += ready
-    if row.parent_id is not None:
-        conn.execute(
-            sa.update(pipelines)
-            .where(P.id == row.parent_id)
-            .values(pending_children=P.pending_children - 1)
-        )
-        parent = conn.execute(
-            sa.select(P.state, P.pending_children, P.output_child, P.root_id).where(
-                P.id == row.parent_id
-            )
-        ).one()
-        if parent.state == "children" and parent.pending_children <= 0:
-            aborted = conn.execute(
-                sa.select(P.abort_requested).where(P.id == parent.root_id)
-            ).scalar_one()
-            p_output = None
-            if not aborted and parent.output_child is not None:
-                p_output = conn.execute(
-                    sa.select(P.output).where(P.id == parent.output_child)
-                ).scalar_one()
-            conn.execute(
-                sa.update(pipelines)
-                .where(P.id == row.parent_id, P.state == "children")
-                .values(
-                    state="finalizing",
-                    outcome="aborted" if aborted else "done",
-                    output=p_output,
-                    lease_until=queued_until,
-                    lease_token=None,
-                    publishes=P.publishes + 1,
-                )
-            )
-            publish.append(row.parent_id)
+        publish += _barrier.count_at_dependents(conn, row.id, queued_until)
+    if row.parent_id is not None and _barrier.count_at_parent(conn, row.parent_id, queued_until):
+        publish.append(row.parent_id)
     return publish
 
 

@@ -4,6 +4,10 @@ SQLite writers take the write lock up front (``BEGIN IMMEDIATE``): a deferred
 transaction that reads and then writes can fail at once with "database is
 locked" instead of waiting. MySQL/MariaDB run READ COMMITTED so a transaction
 sees rows committed after it began, as PostgreSQL does by default.
+
+On a server every statement is a round trip and so are an explicit
+transaction's BEGIN and COMMIT; :meth:`Store.single` runs a statement that is
+a whole transaction by itself (a claim) without them.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class Store:
         self.url = url
         self.engine = _make_engine(url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        # PostgreSQL and SQLite >= 3.35 (not MariaDB, not MySQL): a conditional UPDATE
+        # returns the rows it changed, so no SELECT has to follow it.
+        self.update_returning = bool(self.engine.dialect.update_returning)
         self._create_tables()
 
     def _create_tables(self) -> None:
@@ -54,6 +61,26 @@ class Store:
     def read(self) -> Iterator[sa.Connection]:
         """A connection inside a read transaction."""
         with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextlib.contextmanager
+    def single(self, *, write: bool) -> Iterator[sa.Connection]:
+        """A connection for exactly one statement, which is its own transaction.
+
+        On a server that is an autocommit connection: the statement commits by
+        itself, atomically, and the BEGIN and COMMIT round trips of an explicit
+        transaction are saved. SQLite keeps its transaction (local calls, and a
+        writer must take the lock up front, see above).
+
+        Args:
+            write: Whether the statement writes (SQLite: ``BEGIN IMMEDIATE``).
+        """
+        if self.is_sqlite:
+            with self.write() if write else self.read() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
 
     def dispose(self) -> None:
