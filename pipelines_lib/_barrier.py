@@ -13,6 +13,8 @@ counter); they read back what they changed.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from pipelines_lib._schema import deps, pipelines
@@ -22,8 +24,32 @@ __all__ = ["count_at_dependents", "count_at_parent"]
 P = pipelines.c
 
 
-def _waiters_of(dep_id: str) -> sa.Select:
+def _waiters_of(dep_id: Any) -> sa.Select:
     return sa.select(deps.c.waiter_id).where(deps.c.dep_id == dep_id)
+
+
+# Built once: every child runs these (see _engine: building costs more than a round trip).
+# SET expressions read the row as it was: pending_deps <= 1 means "this was the last".
+_LAST_DEP = P.pending_deps <= 1
+_QUEUED_UNTIL = sa.bindparam("b_queued_until", type_=sa.Double)
+_COUNT_AT_DEPENDENTS = (
+    sa.update(pipelines)
+    .where(P.id.in_(_waiters_of(sa.bindparam("b_dep_id"))), P.state == "waiting")
+    .values(
+        pending_deps=P.pending_deps - 1,
+        state=sa.case((_LAST_DEP, "ready"), else_=P.state),
+        lease_until=sa.case((_LAST_DEP, _QUEUED_UNTIL), else_=P.lease_until),
+        publishes=sa.case((_LAST_DEP, P.publishes + 1), else_=P.publishes),
+    )
+    .returning(P.id, P.state)
+)
+_PARENT_COLUMNS = (P.state, P.pending_children, P.output_child, P.root_id)
+_COUNT_AT_PARENT = (
+    sa.update(pipelines)
+    .where(P.id == sa.bindparam("b_parent_id"))
+    .values(pending_children=P.pending_children - 1)
+)
+_COUNT_AT_PARENT_RETURNING = _COUNT_AT_PARENT.returning(*_PARENT_COLUMNS)
 
 
 def count_at_dependents(conn: sa.Connection, dep_id: str, queued_until: float) -> list[str]:
@@ -39,18 +65,8 @@ def count_at_dependents(conn: sa.Connection, dep_id: str, queued_until: float) -
         The waiters whose last dependency this was, now ``ready``: publish them.
     """
     if conn.dialect.update_returning:
-        # SET expressions read the row as it was: pending_deps <= 1 means "we are the last".
-        last = P.pending_deps <= 1
         changed = conn.execute(
-            sa.update(pipelines)
-            .where(P.id.in_(_waiters_of(dep_id)), P.state == "waiting")
-            .values(
-                pending_deps=P.pending_deps - 1,
-                state=sa.case((last, "ready"), else_=P.state),
-                lease_until=sa.case((last, queued_until), else_=P.lease_until),
-                publishes=sa.case((last, P.publishes + 1), else_=P.publishes),
-            )
-            .returning(P.id, P.state)
+            _COUNT_AT_DEPENDENTS, {"b_dep_id": dep_id, "b_queued_until": queued_until}
         ).all()
         return sorted(r.id for r in changed if r.state == "ready")
     waiters = [r[0] for r in conn.execute(_waiters_of(dep_id).order_by(deps.c.waiter_id))]
@@ -87,22 +103,12 @@ def count_at_parent(conn: sa.Connection, parent_id: str, queued_until: float) ->
         parent_id: The ended child's parent.
         queued_until: The parent's queued lease once it is woken.
     """
-    decrement = (
-        sa.update(pipelines)
-        .where(P.id == parent_id)
-        .values(pending_children=P.pending_children - 1)
-    )
+    params = {"b_parent_id": parent_id}
     if conn.dialect.update_returning:
-        parent = conn.execute(
-            decrement.returning(P.state, P.pending_children, P.output_child, P.root_id)
-        ).one()
+        parent = conn.execute(_COUNT_AT_PARENT_RETURNING, params).one()
     else:
-        conn.execute(decrement)
-        parent = conn.execute(
-            sa.select(P.state, P.pending_children, P.output_child, P.root_id).where(
-                P.id == parent_id
-            )
-        ).one()
+        conn.execute(_COUNT_AT_PARENT, params)
+        parent = conn.execute(sa.select(*_PARENT_COLUMNS).where(P.id == parent_id)).one()
     if parent.state != "children" or parent.pending_children > 0:
         return False
     # Once per parent, not per child: plain reads are fine here.

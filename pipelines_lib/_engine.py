@@ -185,8 +185,38 @@ def _tree_aborted() -> sa.Label:
     )
 
 
+# The statements every child runs are built once: building a Core statement costs more
+# CPU than a PostgreSQL round trip (SQLAlchemy then reuses its compiled form by cache key).
+_LOAD = sa.select(*_LOAD_COLUMNS, _tree_aborted()).where(P.id == sa.bindparam("b_id"))
+_CLAIM = (
+    sa.update(pipelines)
+    .where(P.id == sa.bindparam("b_id"), P.state == "ready")
+    .values(
+        state="running",
+        attempts=P.attempts + 1,
+        lease_token=sa.bindparam("b_token"),
+        lease_until=sa.bindparam("b_until", type_=sa.Double),
+        started_at=sa.func.coalesce(P.started_at, sa.bindparam("b_now", type_=sa.Double)),
+    )
+)
+_CLAIM_RETURNING = _CLAIM.returning(*_LOAD_COLUMNS, _tree_aborted())
+_END = (
+    sa.update(pipelines)
+    .where(P.id == sa.bindparam("b_id"), P.lease_token == sa.bindparam("b_token"))
+    .values(
+        state="ended",
+        outcome=sa.bindparam("b_outcome"),
+        output=sa.bindparam("b_output", type_=sa.Text),
+        error=sa.bindparam("b_error", type_=sa.Text),
+        lease_until=None,
+        lease_token=None,
+        ended_at=sa.bindparam("b_now", type_=sa.Double),
+    )
+)
+
+
 def _load(conn: sa.Connection, pid: str) -> Any:
-    return conn.execute(sa.select(*_LOAD_COLUMNS, _tree_aborted()).where(P.id == pid)).first()
+    return conn.execute(_LOAD, {"b_id": pid}).first()
 
 
 def _claim_ready(pid: str, token: str, now: float) -> Any | None:
@@ -199,22 +229,17 @@ def _claim_ready(pid: str, token: str, now: float) -> Any | None:
     server. MariaDB reads it back in the claim's transaction.
     """
     store = get_store()
-    claim = (
-        sa.update(pipelines)
-        .where(P.id == pid, P.state == "ready")
-        .values(
-            state="running",
-            attempts=P.attempts + 1,
-            lease_token=token,
-            lease_until=now + _config.get_settings().lease_seconds,
-            started_at=sa.func.coalesce(P.started_at, now),
-        )
-    )
+    params = {
+        "b_id": pid,
+        "b_token": token,
+        "b_until": now + _config.get_settings().lease_seconds,
+        "b_now": now,
+    }
     if store.update_returning:
         with store.single(write=True) as conn:
-            return conn.execute(claim.returning(*_LOAD_COLUMNS, _tree_aborted())).first()
+            return conn.execute(_CLAIM_RETURNING, params).first()
     with store.write() as conn:
-        if conn.execute(claim).rowcount != 1:
+        if conn.execute(_CLAIM, params).rowcount != 1:
             return None
         return _load(conn, pid)
 
@@ -423,17 +448,15 @@ def _end(
     """Mark *row* ended and count it at its parent's barrier and its dependents; once."""
     now = _now()
     res = conn.execute(
-        sa.update(pipelines)
-        .where(P.id == row.id, P.lease_token == token)
-        .values(
-            state="ended",
-            outcome=outcome,
-            output=output,
-            error=error,
-            lease_until=None,
-            lease_token=None,
-            ended_at=now,
-        )
+        _END,
+        {
+            "b_id": row.id,
+            "b_token": token,
+            "b_outcome": outcome,
+            "b_output": output,
+            "b_error": error,
+            "b_now": now,
+        },
     )
     if res.rowcount != 1:
         raise _LostLease(row.id)
