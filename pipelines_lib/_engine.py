@@ -200,6 +200,11 @@ _CLAIM = (
     )
 )
 _CLAIM_RETURNING = _CLAIM.returning(*_LOAD_COLUMNS, _tree_aborted())
+_UNCOUNT = (
+    sa.update(pipelines)
+    .where(P.id == sa.bindparam("b_id"), P.lease_token == sa.bindparam("b_token"))
+    .values(attempts=P.attempts - 1)
+)
 _END = (
     sa.update(pipelines)
     .where(P.id == sa.bindparam("b_id"), P.lease_token == sa.bindparam("b_token"))
@@ -251,6 +256,10 @@ def step(pid: str) -> None:
     row = _claim_ready(pid, token, now)
     if row is not None:
         if row.tree_aborted:
+            # The claim counted an attempt that will never run: give it back, so an
+            # aborted record shows what really ran ("nothing new starts").
+            with store.write() as conn:
+                conn.execute(_UNCOUNT, {"b_id": pid, "b_token": token})
             _finalize(row, token, "aborted")
         else:
             _attempt(row, token, row.attempts)
