@@ -184,31 +184,30 @@ def _backend_with_worker(
     return session_workers[kind]
 
 
-@pytest.fixture(params=BROKERS)
-def broker(request, session_workers, tmp_path_factory) -> Iterator[Backend]:
-    """Each broker kind in turn, with a running worker and the library configured for it."""
-    backend, _ = _backend_with_worker(request.param, session_workers, tmp_path_factory)
+def _configured(kind: str, session_workers, tmp_path_factory) -> Iterator[Backend]:
+    """*kind* with a running worker and the library configured for it, reset afterwards."""
+    backend, _ = _backend_with_worker(kind, session_workers, tmp_path_factory)
     backend.configure()
     yield backend
     _config.reset_for_tests()
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request, session_workers, tmp_path_factory) -> Iterator[Backend]:
+    """Each broker kind in turn, with a running worker and the library configured for it."""
+    yield from _configured(request.param, session_workers, tmp_path_factory)
 
 
 @pytest.fixture
 def redis_broker(session_workers, tmp_path_factory) -> Iterator[Backend]:
     """Redis with a running worker (for rules that do not depend on the broker)."""
-    backend, _ = _backend_with_worker("redis", session_workers, tmp_path_factory)
-    backend.configure()
-    yield backend
-    _config.reset_for_tests()
+    yield from _configured("redis", session_workers, tmp_path_factory)
 
 
 @pytest.fixture
 def embedded(session_workers, tmp_path_factory) -> Iterator[Backend]:
     """The embedded default (SQLite broker and state) with a running worker."""
-    backend, _ = _backend_with_worker("embedded", session_workers, tmp_path_factory)
-    backend.configure()
-    yield backend
-    _config.reset_for_tests()
+    yield from _configured("embedded", session_workers, tmp_path_factory)
 
 
 @pytest.fixture
