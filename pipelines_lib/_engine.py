@@ -288,7 +288,9 @@ def step(pid: str) -> None:
         token = _claim(row, "running", row.attempts)
         if token:
             if row.tree_aborted:
-                _end_now(row, token, "aborted", None, row.error)
+                # Nothing new starts, but finalized() runs once on every pipeline, abort
+                # included (as for a record aborted before it started).
+                _finalize(row, token, "aborted")
                 return
             error = (
                 f"attempt {row.attempts} of {row.max_attempts} was lost: its worker stopped "

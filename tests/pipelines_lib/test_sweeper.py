@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import sqlalchemy as sa
 
 import pipelines_lib
-from pipelines_lib import _config, _sweeper
+from pipelines_lib import _config, _engine, _sweeper
 from pipelines_lib._schema import pipelines
 from pipelines_lib._store import get_store
 from tests.pipelines_lib import sample_pipelines as s
@@ -88,3 +89,22 @@ def test_the_embedded_broker_table_is_trimmed_of_delivered_messages(embedded):
     finally:
         engine.dispose()
     assert delivered == 0
+
+
+def test_a_lost_attempt_in_an_aborted_tree_still_runs_finalized(tmp_path, restore_settings):
+    # No worker: the test plays one that claims the record and dies, then the sweeper.
+    pipelines_lib.configure(
+        f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        queue="pl-lost-aborted",
+    )
+    path = tmp_path / "finalized.jsonl"
+    pid = s.Recorder(str(path)).start()
+    assert _engine._claim_ready(pid, "0" * 32, time.time()) is not None  # its worker dies
+    assert pipelines_lib.abort(pid)
+    assert _sweeper.sweep_once(["pl-lost-aborted"], now=time.time() + 1000) == [pid]
+    _engine.step(pid)
+    result = pipelines_lib.status(pid)
+    assert result.status == "aborted"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["id"], r["outcome"]) for r in records] == [(pid, "aborted")]
