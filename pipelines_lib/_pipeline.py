@@ -198,7 +198,10 @@ class Collect(Pipeline):
         ...         yield Collect(*futures)   # the parent's output: [out1, out2, ...]
     """
 
-    max_attempts = 1
+    # Its run() cannot fail, but its worker can die mid-run; a lost attempt counts, so
+    # with a single attempt one SIGKILL would fail the Collect and abort the whole tree.
+    max_attempts = 3
+    backoff_seconds = 1.0
 
     def run(self, *values: Any) -> list:
         return list(values)

@@ -108,3 +108,20 @@ def test_a_lost_attempt_in_an_aborted_tree_still_runs_finalized(tmp_path, restor
     assert result.status == "aborted"
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(r["id"], r["outcome"]) for r in records] == [(pid, "aborted")]
+
+
+def test_a_collect_whose_worker_died_runs_again_instead_of_aborting_the_tree(
+    tmp_path, restore_settings
+):
+    pipelines_lib.configure(
+        f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        queue="pl-lost-collect",
+    )
+    pid = pipelines_lib.Collect(1, 2).start()
+    assert _engine._claim_ready(pid, "0" * 32, time.time()) is not None  # its worker dies
+    assert _sweeper.sweep_once(["pl-lost-collect"], now=time.time() + 1000) == [pid]
+    _engine.step(pid)  # the lost attempt is counted and retried (state retry, no countdown)
+    _engine.step(pid)
+    result = pipelines_lib.status(pid)
+    assert (result.status, result.output, result.attempts) == ("done", [1, 2], 2)
