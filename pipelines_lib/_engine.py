@@ -296,12 +296,17 @@ def step(pid: str) -> None:
                 f"attempt {row.attempts} of {row.max_attempts} was lost: its worker stopped "
                 "renewing the lease (killed or hung)"
             )
-            inst: Pipeline | None = None
-            try:
-                inst, _, _ = _instance(row, row.attempts)
-            except Exception:
-                log.exception("pipelines_lib: cannot build %s after a lost attempt", row.class_path)
-            _on_failure(row, token, inst, row.attempts, None, error, lost=True)
+            # Held like an attempt: a final lost attempt runs the user's finalized() here,
+            # and an unrenewed lease would be swept as lost again, over and over.
+            with _lease.held(row.id, token):
+                inst: Pipeline | None = None
+                try:
+                    inst, _, _ = _instance(row, row.attempts)
+                except Exception:
+                    log.exception(
+                        "pipelines_lib: cannot build %s after a lost attempt", row.class_path
+                    )
+                _on_failure(row, token, inst, row.attempts, None, error, lost=True)
     elif state == "finalizing":
         if row.lease_token is not None:
             return  # another worker holds it; the sweeper frees it if that worker dies

@@ -27,14 +27,21 @@ _lock = threading.Lock()
 _held: dict[str, str] = {}
 _thread_pid = 0
 _wake = threading.Event()
+# The lease of the records held here (settings of the latest held()).
+_lease_seconds = _config.Settings.lease_seconds
 
 
 @contextlib.contextmanager
 def held(pipeline_id: str, token: str) -> Iterator[None]:
     """Renew the lease ``(pipeline_id, token)`` while the block runs."""
-    global _thread_pid
+    global _thread_pid, _lease_seconds
+    lease = _config.get_settings().lease_seconds
     with _lock:
         _held[pipeline_id] = token
+        if lease != _lease_seconds:
+            # The thread sleeps a third of the lease it last saw; wake it for a shorter one.
+            _lease_seconds = lease
+            _wake.set()
         if _thread_pid != os.getpid():
             # First use in this process (a forked pool process inherits no threads).
             _thread_pid = os.getpid()
@@ -47,11 +54,13 @@ def held(pipeline_id: str, token: str) -> Iterator[None]:
 
 
 def _renew_forever() -> None:
+    # Idle, it reads no settings (they may be changing under it) and touches no database.
     while True:
-        lease = _config.get_settings().lease_seconds
-        time.sleep(lease / 3)
+        _wake.wait(_lease_seconds / 3)
+        _wake.clear()
         with _lock:
             items = list(_held.items())
+            lease = _lease_seconds
         if not items:
             continue
         try:

@@ -217,3 +217,17 @@ class LimitedFanOut(Pipeline):
         for _ in range(n):
             futures.append((yield Limited(name, per_second)))
         yield Collect(*futures)
+
+
+class OneShotSlowFinalized(SoftRetryPipeline):
+    """One attempt; its finalized() takes *sleep* seconds and appends a line to *path*."""
+
+    max_attempts = 1
+
+    def run(self, path: str, sleep: float) -> str:
+        return "ran"
+
+    def finalized(self) -> None:
+        time.sleep(self.args[1])
+        with open(self.args[0], "a") as f:
+            f.write(f"{self.outcome}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import sqlalchemy as sa
@@ -125,3 +126,28 @@ def test_a_collect_whose_worker_died_runs_again_instead_of_aborting_the_tree(
     _engine.step(pid)
     result = pipelines_lib.status(pid)
     assert (result.status, result.output, result.attempts) == ("done", [1, 2], 2)
+
+
+def test_finalized_after_a_lost_final_attempt_keeps_its_lease(tmp_path, restore_settings):
+    # The lost attempt was the last one: the step that notices it runs finalized(). If that
+    # takes longer than a lease and nothing renews it, the sweeper calls it lost again and
+    # again: the record never ends.
+    pipelines_lib.configure(
+        f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        f"sqlite:///{tmp_path / 'state.db'}",
+        queue="pl-lost-final",
+        lease_seconds=0.6,
+        sweep_seconds=0.1,
+    )
+    path = tmp_path / "finalized.txt"
+    pid = s.OneShotSlowFinalized(str(path), 1.5).start()
+    assert _engine._claim_ready(pid, "0" * 32, time.time()) is not None  # its worker dies
+    assert _sweeper.sweep_once(["pl-lost-final"], now=time.time() + 1000) == [pid]
+    stepping = threading.Thread(target=_engine.step, args=(pid,))
+    stepping.start()
+    while stepping.is_alive():  # a live worker's sweeper, meanwhile
+        _sweeper.sweep_once(["pl-lost-final"])
+        time.sleep(0.1)
+    result = pipelines_lib.status(pid)
+    assert (result.status, result.attempts) == ("failed", 1)
+    assert path.read_text() == "failed\n"
