@@ -221,7 +221,8 @@ def abort(pipeline_id: str, reason: str = "abort() was called") -> bool:
         reason: Stored as the root's error text.
 
     Returns:
-        True if this call aborted the tree; False if it had ended or was already aborted.
+        True if this call aborted the tree; False if it had ended (or its children all
+        ended done, only its finalized() left) or was already aborted.
 
     Example:
         >>> pipelines_lib.abort(pid)  # doctest: +SKIP
@@ -232,8 +233,15 @@ def abort(pipeline_id: str, reason: str = "abort() was called") -> bool:
     store = get_store()
     with store.write() as conn:
         root = _root_of(conn, pipeline_id)
-        row = conn.execute(sa.select(P.queue, P.state, P.abort_requested).where(P.id == root)).one()
-        if row.state == "ended" or row.abort_requested:
+        # Locked (PostgreSQL, MySQL): a worker ending the root between this read and
+        # abort_tree would otherwise get "aborted" written on a tree that ended done.
+        row = conn.execute(
+            sa.select(P.queue, P.state, P.outcome, P.abort_requested)
+            .where(P.id == root)
+            .with_for_update()
+        ).one()
+        finished = row.state == "ended" or (row.state == "finalizing" and row.outcome == "done")
+        if finished or row.abort_requested:
             return False
         ids = abort_tree(conn, root, reason)
     publish_ids(ids, row.queue)
