@@ -129,12 +129,14 @@ def _stats(served: Served, key: str, ids: list[str]) -> int:
 def test_api_answers_429_beyond_the_per_key_burst(served: Served) -> None:
     ids = [catalog.video_id(catalog.CHANNEL_ID, 0)]
     key = f"burst-{time.monotonic_ns()}"
+    start = time.monotonic()
     with ThreadPoolExecutor(max_workers=30) as pool:
         statuses = list(pool.map(lambda _: _stats(served, key, ids), range(30)))
+    elapsed = time.monotonic() - start
     admitted = sum(1 for s in statuses if s != 429)
-    # A burst of 10 tokens at 50/s: 10 admitted at once, a few more as the bucket refills
-    # while the 30 threads start.
-    assert 10 <= admitted <= 20, statuses
+    # A burst of 10 tokens at 50/s: 10 admitted at once, plus what the bucket refilled
+    # while the requests arrived (bounded by the time they took, however loaded the machine).
+    assert 10 <= admitted <= 10 + 50 * elapsed + 1, (statuses, elapsed)
     usage = json.loads(served.get(f"api/v1/usage?key={key}")[2])
     assert usage["answered_429"] == 30 - admitted
 

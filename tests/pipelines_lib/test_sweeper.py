@@ -151,3 +151,16 @@ def test_finalized_after_a_lost_final_attempt_keeps_its_lease(tmp_path, restore_
     result = pipelines_lib.status(pid)
     assert (result.status, result.attempts) == ("failed", 1)
     assert path.read_text() == "failed\n"
+
+
+def test_a_message_queued_behind_a_backlog_is_republished_less_and_less_often():
+    from pipelines_lib._sweeper import _next_lease
+
+    waits = [_next_lease(0.0, n, 20.0) for n in range(1, 10)]
+    assert waits[:4] == [20.0, 40.0, 80.0, 160.0]
+    # An hour behind a backlog costs a handful of re-sends, not one a minute.
+    elapsed, sends = 0.0, 0
+    while elapsed < 3600:
+        sends += 1
+        elapsed = _next_lease(elapsed, sends, 20.0)
+    assert sends <= 8
