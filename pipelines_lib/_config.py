@@ -76,6 +76,16 @@ class Settings:
 
 
 _lock = threading.RLock()
+
+
+def _new_lock_after_fork() -> None:
+    # The worker's sweeper thread may hold the lock when the pool forks a process:
+    # the child would inherit it held, and hang on its first use.
+    global _lock
+    _lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 _current: Settings | None = None
 _listeners: list[Callable[[], None]] = []
 

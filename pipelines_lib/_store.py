@@ -117,6 +117,16 @@ def _make_engine(url: str) -> sa.Engine:
 
 
 _lock = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    # The worker's sweeper thread may hold the lock when the pool forks a process:
+    # the child would inherit it held, and hang on its first use.
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 _store: Store | None = None
 _store_pid = 0
 

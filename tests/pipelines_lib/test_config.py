@@ -66,3 +66,32 @@ def test_the_app_acks_late_and_requeues_tasks_of_lost_pool_processes():
     conf = pipelines_lib.configure("redis://127.0.0.1:6379/3") and pipelines_lib.get_app().conf
     assert conf.task_acks_late is True and conf.task_reject_on_worker_lost is True
     assert conf.task_ignore_result is True  # outputs live in the state DB, not a result backend
+
+
+def test_a_forked_process_gets_fresh_state_locks():
+    # A pool process forked while the sweeper thread holds a lock must not inherit it held.
+    import os
+    import threading
+
+    from pipelines_lib import _config, _store
+
+    held, release = threading.Event(), threading.Event()
+
+    def sweeper_like() -> None:
+        with _store._lock, _config._lock:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=sweeper_like)
+    thread.start()
+    held.wait(5)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: both locks must be free
+            ok = _store._lock.acquire(timeout=1) and _config._lock.acquire(timeout=1)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        thread.join()
+    assert os.waitstatus_to_exitcode(status) == 0
