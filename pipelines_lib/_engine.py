@@ -203,7 +203,11 @@ _CLAIM_RETURNING = _CLAIM.returning(*_LOAD_COLUMNS, _tree_aborted())
 _UNCOUNT = (
     sa.update(pipelines)
     .where(P.id == sa.bindparam("b_id"), P.lease_token == sa.bindparam("b_token"))
-    .values(attempts=P.attempts - 1)
+    .values(
+        attempts=P.attempts - 1,
+        # The claim stamped started_at if nothing had started yet: unstamp it too.
+        started_at=sa.case((P.attempts == 1, None), else_=P.started_at),
+    )
 )
 _END = (
     sa.update(pipelines)

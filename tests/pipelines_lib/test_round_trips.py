@@ -13,6 +13,7 @@ records an output and counts it at the barriers exactly once.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ class Counter:
     """Statements and explicit transactions an engine runs while ``on`` is set."""
 
     on: bool = False
+    thread: int = 0  # only the measured call's thread counts (not the lease renewer's)
     statements: list[str] = field(default_factory=list)
     transactions: int = 0
 
@@ -63,18 +65,27 @@ class Counter:
 
     def _statement(self, conn, cursor, statement, parameters, context, executemany) -> None:
         # SQLite's BEGIN IMMEDIATE is sent as a statement; it is counted as the transaction.
-        if self.on and not statement.lstrip().upper().startswith("BEGIN"):
+        if (
+            self.on
+            and threading.get_ident() == self.thread
+            and not statement.lstrip().upper().startswith("BEGIN")
+        ):
             self.statements.append(statement)
 
     def _commit(self, conn: sa.Connection) -> None:
         # An autocommit connection's COMMIT is a no-op in the driver: not a round trip.
-        if self.on and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        if (
+            self.on
+            and threading.get_ident() == self.thread
+            and conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+        ):
             self.transactions += 1
 
     def measure(self, fn, *args) -> tuple[int, int]:
         """(statements, transactions) that ``fn(*args)`` costs."""
         self.statements.clear()
         self.transactions = 0
+        self.thread = threading.get_ident()
         self.on = True
         try:
             fn(*args)
