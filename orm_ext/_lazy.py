@@ -107,6 +107,14 @@ class LazyGroup:
         """Report the first read of each property on this group's entities to *observer*."""
         self.batch, self.observer = batch, observer
 
+    def report(self, name: str) -> None:
+        """Tell the watching profiler, once per batch, that code read *name*."""
+        batch = self.batch
+        if batch is not None and name not in batch.read_names:
+            # A read of a property the entity lacks counts too: the code wants it.
+            batch.read_names.add(name)
+            self.observer.read(batch, name)  # type: ignore[union-attr]
+
     def decode_column(self, prop: Property) -> None:
         """Decode *prop* on every member that lacks it (call with the lock held)."""
         decode = _codegen.value_decoder(prop)
@@ -157,10 +165,7 @@ class LazyGroup:
     def load(self, entity: Model, prop: Property) -> tuple[bool, Any]:
         """The source protocol for held entities: report the read, hand the column over."""
         name = prop._code_name
-        batch = self.batch
-        if batch is not None and name not in batch.read_names:
-            batch.read_names.add(name)
-            self.observer.read(batch, name)  # type: ignore[union-attr]
+        self.report(name)
         values = entity.__dict__
         with self.lock:
             if name not in values:
@@ -215,9 +220,7 @@ class EntitySource:
         self.pending = pending  # tracked: decoded values not handed over yet
         self.errors: dict[str, CorruptEntityError] | None = None
         if group is None:
-            group = _GROUP.get() if msg is not None else None
-            if group is None:
-                group = LazyGroup()
+            group = LazyGroup()  # decoded outside a store batch: a group of its own
         if entity is not None:
             group.members.append(weakref.ref(entity))
         self.group = group
@@ -226,11 +229,7 @@ class EntitySource:
         """Move *prop*'s value into *entity*; ``(False, None)`` if there is none here."""
         name = prop._code_name
         group = self.group
-        batch = group.batch
-        if batch is not None and name not in batch.read_names:
-            # A read of a property the entity lacks counts too: the code wants it.
-            batch.read_names.add(name)
-            group.observer.read(batch, name)  # type: ignore[union-attr]
+        group.report(name)
         values = entity.__dict__
         with group.lock:
             if name in values:  # decoded meanwhile (another thread, or the column)

@@ -158,19 +158,16 @@ def build_entity(
         if not deferred:
             group.hold(entity, decoded)  # type: ignore[union-attr]
             return entity
+    if deferred:
+        # Compressed and JSON values wait in the message until first read.
         values["_source"] = EntitySource(
             model_class,
             key,
             msg=msg,
             names=frozenset(deferred),
-            pending=decoded,
+            pending=decoded if tracked else None,
             entity=entity,
             group=group,
-        )
-    elif deferred:
-        # Compressed values wait in the message until first read.
-        values["_source"] = EntitySource(
-            model_class, key, msg=msg, names=frozenset(deferred), entity=entity, group=group
         )
     return entity
 
